@@ -1,0 +1,1 @@
+//! image_ref (under construction).

@@ -1,0 +1,1 @@
+//! validators (under construction).
