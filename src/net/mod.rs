@@ -1,1 +1,3 @@
-//! net (under construction).
+//! Outbound work: the worker pool that keeps blocking I/O off the event loop.
+
+pub mod workers;

@@ -1,0 +1,204 @@
+//! `tastevin serve`: load the configuration and the serving certificate, then run the
+//! event loop until SIGTERM or SIGINT has drained it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ArgError, Args};
+use crate::admission::{Admission, Settings as AdmissionSettings};
+use crate::config::Config;
+use crate::http::request::Limits;
+use crate::routes::Router;
+use crate::server::conn::Timeouts;
+use crate::server::{self, Settings};
+use crate::{log_error, log_info, log_warn, tls};
+
+const HELP: &str = "\
+Usage: tastevin serve [OPTIONS]
+
+Runs the admission webhook: POST /mutate (AdmissionReview), GET /metrics (Prometheus),
+GET /health and GET /ready. Stops on SIGTERM or SIGINT after finishing requests in flight.
+
+Options:
+      --listen ADDR             address to listen on [default: 0.0.0.0:5000]
+      --cert FILE               PEM certificate chain [default: /app/certs/tls.crt]
+      --key FILE                PEM private key [default: /app/certs/tls.key]
+                                (without either file a self-signed certificate is generated
+                                and its SHA-256 fingerprint logged)
+      --plain-http              serve plain HTTP instead of TLS; for local experiments ONLY,
+                                the Kubernetes API server requires TLS
+      --config FILE             policy configuration [default: /app/config/config.yaml,
+                                else the embedded default]
+      --max-connections N       open client connections at most [default: 2048, or fewer
+                                when the open-files limit is lower]
+      --max-header-bytes N      request head size limit, answered 431 [default: 16384]
+      --max-body-bytes N        request body size limit, answered 413 [default: 8388608]
+      --read-timeout SECS       time to receive a whole request, answered 408 [default: 30]
+      --idle-timeout SECS       keep-alive connection idle time before closing [default: 120]
+      --handshake-timeout SECS  TLS handshake time limit [default: 10]
+      --write-timeout SECS      time a client may take to read an answer [default: 30]
+      --grace-period SECS       time for requests in flight after SIGTERM [default: 25]
+      --workers N               threads for outbound work (registries) [default: 4]
+  -h, --help                    print this help
+
+Environment: DETECTION_MODE, RESOURCE_VALIDATION_MODE, AUTOMATIC_UNCHANGED_APPROVAL,
+AUTOMATIC_CHILD_APPROVAL, LOG_LEVEL, LOG_FORMAT, as in Connaisseur.
+";
+
+const VALUED: &[&str] = &[
+    "--listen",
+    "--cert",
+    "--key",
+    "--config",
+    "--max-connections",
+    "--max-header-bytes",
+    "--max-body-bytes",
+    "--read-timeout",
+    "--idle-timeout",
+    "--handshake-timeout",
+    "--write-timeout",
+    "--grace-period",
+    "--workers",
+];
+const SWITCHES: &[&str] = &["--plain-http", "-h", "--help"];
+
+pub fn run(raw: &[String]) -> i32 {
+    let args = match Args::parse(raw, VALUED, SWITCHES) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if args.switch("-h") || args.switch("--help") {
+        print!("{HELP}");
+        return 0;
+    }
+    if let Some(extra) = args.positional.first() {
+        return usage_error(&ArgError::Unknown(extra.clone()));
+    }
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let config = match load_config(args.value("--config")) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let tls = if args.switch("--plain-http") {
+        log_warn!("--plain-http: serving without TLS, for local experiments only");
+        None
+    } else {
+        match serving_tls(args.value("--cert"), args.value("--key")) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log_error!("{e}");
+                return 1;
+            }
+        }
+    };
+    let admission = Arc::new(Admission::new(Arc::new(config), AdmissionSettings::from_env()));
+    let settings = Settings { tls, ..settings };
+    match server::serve(settings, Router::new(admission)) {
+        Ok(()) => 0,
+        Err(e) => {
+            log_error!("server stopped: {e}");
+            1
+        }
+    }
+}
+
+fn usage_error(e: &ArgError) -> i32 {
+    eprintln!("tastevin serve: {e}\nRun 'tastevin serve --help' for the options.");
+    2
+}
+
+fn settings(args: &Args) -> Result<Settings, ArgError> {
+    let listen: SocketAddr = args.parsed("--listen", SocketAddr::from(([0, 0, 0, 0], 5000)))?;
+    let secs = |flag: &str, default: u64| -> Result<Duration, ArgError> {
+        args.parsed(flag, default).map(Duration::from_secs)
+    };
+    let read = secs("--read-timeout", 30)?;
+    Ok(Settings {
+        listen,
+        tls: None,
+        limits: Limits {
+            max_head_bytes: args.parsed("--max-header-bytes", 16 * 1024)?,
+            max_body_bytes: args.parsed("--max-body-bytes", 8 * 1024 * 1024)?,
+            ..Limits::default()
+        },
+        max_connections: args.parsed("--max-connections", default_max_connections())?,
+        timeouts: Timeouts {
+            handshake: secs("--handshake-timeout", 10)?,
+            read,
+            idle: secs("--idle-timeout", 120)?,
+            write: secs("--write-timeout", 30)?,
+            // A request with a worker is bounded by the admission deadline; this only
+            // catches a worker that never answers.
+            wait: read.max(Duration::from_secs(60)),
+        },
+        grace: secs("--grace-period", 25)?,
+        workers: args.parsed("--workers", 4usize)?.max(1),
+    })
+}
+
+/// 2048, or fewer when the open-files limit would not allow that many sockets.
+fn default_max_connections() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid struct passed by pointer.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    // Keep descriptors for the listener, the poller, config files and outbound sockets.
+    soft.saturating_sub(64).clamp(16, 2048)
+}
+
+fn load_config(path: Option<&str>) -> Result<Config, i32> {
+    let path = match path {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let default = Path::new(Config::DEFAULT_PATH);
+            if !default.exists() {
+                log_info!(
+                    "no {} found: using the embedded default configuration (deny by default)",
+                    Config::DEFAULT_PATH
+                );
+                return Ok(Config::embedded_default());
+            }
+            default.to_path_buf()
+        }
+    };
+    match Config::load(&path) {
+        Ok(c) => {
+            log_info!("configuration loaded from {}", path.display());
+            Ok(c)
+        }
+        Err(errors) => {
+            for e in errors {
+                log_error!("{}: {e}", path.display());
+            }
+            Err(1)
+        }
+    }
+}
+
+fn serving_tls(cert: Option<&str>, key: Option<&str>) -> Result<Arc<rustls::ServerConfig>, tls::TlsError> {
+    let cert_path = Path::new(cert.unwrap_or(tls::DEFAULT_CERT_PATH));
+    let key_path = Path::new(key.unwrap_or(tls::DEFAULT_KEY_PATH));
+    if cert.is_some() || key.is_some() || (cert_path.exists() && key_path.exists()) {
+        let config = tls::load_server_config(cert_path, key_path)?;
+        log_info!("serving certificate loaded from {}", cert_path.display());
+        return Ok(config);
+    }
+    let generated = tls::self_signed()?;
+    log_warn!(
+        "no certificate at {}: generated a self-signed one, SHA-256 fingerprint {}",
+        tls::DEFAULT_CERT_PATH,
+        generated.fingerprint
+    );
+    Ok(generated.config)
+}
