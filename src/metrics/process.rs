@@ -198,4 +198,63 @@ mod tests {
         assert!(stat.vsize_bytes > 0);
         assert!(stat.rss_pages > 0);
     }
+
+    /// `VmRSS:   12345 kB` from `/proc/self/status`, in bytes.
+    fn status_vm_rss_bytes() -> f64 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let line = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .unwrap();
+        let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().unwrap();
+        kib * 1024.0
+    }
+
+    #[test]
+    fn resident_memory_agrees_with_proc_status() {
+        let stats = read();
+        let reference = status_vm_rss_bytes();
+        let ratio = stats.resident_memory_bytes / reference;
+        assert!(
+            (0.8..=1.2).contains(&ratio),
+            "rss {} vs VmRSS {reference}",
+            stats.resident_memory_bytes
+        );
+        assert!(stats.virtual_memory_bytes >= stats.resident_memory_bytes);
+    }
+
+    #[test]
+    fn max_fds_is_the_soft_nofile_limit() {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes only into the struct we pass.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!(read().max_fds, limit.rlim_cur as f64);
+    }
+
+    #[test]
+    fn open_fds_follow_opened_files_and_times_are_plausible() {
+        let before = read();
+        let held: Vec<fs::File> = (0..64)
+            .map(|_| fs::File::open("/proc/self/stat").unwrap())
+            .collect();
+        let during = read();
+        drop(held);
+        // Other test threads open and close files concurrently: leave them some slack.
+        assert!(
+            during.open_fds >= before.open_fds + 48.0,
+            "{} then {} with 64 more files open",
+            before.open_fds,
+            during.open_fds
+        );
+        assert!(during.open_fds <= during.max_fds);
+        let now = crate::metrics::registry::unix_now();
+        assert!(during.start_time_seconds > 1.0e9 && during.start_time_seconds <= now + 1.0);
+        assert!(during.cpu_seconds_total >= 0.0);
+    }
 }
