@@ -193,7 +193,7 @@ fn with_lines(text: &str, problems: Vec<(String, Problem)>) -> Vec<ConfigError> 
         .enumerate()
         .map(|(index, (path, problem))| {
             let line = if index < MAX_LINE_LOOKUPS {
-                yaml::line_of(text, &path)
+                line_of_nearest(text, &path)
             } else {
                 None
             };
@@ -204,6 +204,22 @@ fn with_lines(text: &str, problems: Vec<(String, Problem)>) -> Vec<ConfigError> 
             }
         })
         .collect()
+}
+
+/// The line of `path`, or of its closest enclosing node when it is absent (a missing
+/// field is reported at the object that lacks it).
+fn line_of_nearest(text: &str, path: &str) -> Option<usize> {
+    let mut path = path;
+    while !path.is_empty() {
+        if let Some(line) = yaml::line_of(text, path) {
+            return Some(line);
+        }
+        path = match path.rfind(['.', '[']) {
+            Some(end) => path.get(..end).unwrap_or_default(),
+            None => "",
+        };
+    }
+    None
 }
 
 /// First pass: the validators' heads; other top-level keys are looked at in pass two.
