@@ -367,12 +367,15 @@ mod tests {
         format!("sha256:{HEX}")
     }
 
+    /// Raw input, context, tag, digest, normalised form.
+    type Expected<'a> = (String, &'a str, Option<&'a str>, Option<&'a str>, String);
+
     /// §3.2: input → (context, tag, digest, normalised form).
     #[test]
     fn connaisseur_reference_table() {
         let d = digest();
         let hub = "index.docker.io/library/test-image";
-        let cases: Vec<(String, &str, Option<&str>, Option<&str>, String)> = vec![
+        let cases: Vec<Expected> = vec![
             (
                 "test-image".into(),
                 hub,
@@ -534,7 +537,7 @@ mod tests {
             ImageRef::parse(&format!("a@b@{d}")),
             Err(ImageRefError::MoreThanOneAt)
         ));
-        assert!(matches!(ImageRef::parse("user@reg.io/x:1"), Err(_)));
+        assert!(ImageRef::parse("user@reg.io/x:1").is_err());
         assert!(matches!(
             ImageRef::parse("reg.io:x5/app"),
             Err(ImageRefError::InvalidRegistry(_))
