@@ -66,7 +66,10 @@ pub fn config(yaml: &str) -> Arc<Config> {
 /// An engine with its own metrics registry, so tests can assert exact counts.
 pub fn admission(yaml: &str, settings: Settings) -> (Admission, &'static Metrics) {
     let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-    (Admission::with_metrics(config(yaml), settings, metrics), metrics)
+    (
+        Admission::with_metrics(config(yaml), settings, metrics),
+        metrics,
+    )
 }
 
 /// A pod spec with these container images.
@@ -115,23 +118,18 @@ pub fn review(kind: &str, operation: &str, object: Value, old_object: Option<Val
 
 /// A CREATE review of a Pod with these container images.
 pub fn pod_review(containers: &[&str]) -> Vec<u8> {
-    review("Pod", "CREATE", object("Pod", pod_spec(containers, &[], &[])), None)
+    review(
+        "Pod",
+        "CREATE",
+        object("Pod", pod_spec(containers, &[], &[])),
+        None,
+    )
 }
 
 /// The `response` object of an answer body.
 pub fn response(body: &[u8]) -> Value {
     let answer: Value = serde_json::from_slice(body).expect("the answer is JSON");
     answer["response"].clone()
-}
-
-/// The decoded JSON patch of a response, if any.
-pub fn patch(response: &Value) -> Option<Value> {
-    use base64::Engine as _;
-    let encoded = response["patch"].as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .expect("base64 patch");
-    Some(serde_json::from_slice(&bytes).expect("JSON patch"))
 }
 
 /// The value of one rendered metric line, e.g.

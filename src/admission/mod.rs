@@ -179,7 +179,12 @@ mod tests {
     fn decide(yaml: &str, settings: Settings, body: &[u8]) -> (Value, &'static Metrics) {
         let (admission, metrics) = admission(yaml, settings);
         let reply = admission.handle(body);
-        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
         assert!(reply.json);
         (response(&reply.body), metrics)
     }
@@ -198,8 +203,17 @@ mod tests {
         let (admission, metrics) = admission(POLICY, Settings::default());
         let reply = admission.handle(body);
         assert!(!reply.json);
-        assert_eq!(metric(metrics, "mutate_requests_total{allowed=\"False\",status_code=\"403\"}"), 0);
-        (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+        assert_eq!(
+            metric(
+                metrics,
+                "mutate_requests_total{allowed=\"False\",status_code=\"403\"}"
+            ),
+            0
+        );
+        (
+            reply.status,
+            String::from_utf8_lossy(&reply.body).into_owned(),
+        )
     }
 
     #[test]
@@ -214,7 +228,10 @@ mod tests {
         );
         let (status, text) = plain_error(b"");
         assert_eq!(status, 400);
-        assert!(text.starts_with("received invalid json: ") && text.ends_with('\n'), "{text}");
+        assert!(
+            text.starts_with("received invalid json: ") && text.ends_with('\n'),
+            "{text}"
+        );
     }
 
     #[test]
@@ -239,7 +256,8 @@ mod tests {
         let (response, metrics) =
             decide(NARROW_POLICY, Settings::default(), &pod_review(&["nginx"]));
         assert_eq!(denial(&response), "no matching rule");
-        let series = r#"connaisseur_validations_total{type="unknown",validator_name="",result="error"}"#;
+        let series =
+            r#"connaisseur_validations_total{type="unknown",validator_name="",result="error"}"#;
         assert_eq!(metric(metrics, series), 1);
     }
 
@@ -310,8 +328,14 @@ mod tests {
             r#"error decoding old workload object: unknown workload kind """#
         );
         let old = json!({"spec": "not a pod spec"});
-        let body = review("Pod", "UPDATE", object("Pod", pod_spec(&["nginx"], &[], &[])), Some(old));
-        assert!(denial(&decide_default(&body)).starts_with("error decoding old workload object: invalid type"));
+        let body = review(
+            "Pod",
+            "UPDATE",
+            object("Pod", pod_spec(&["nginx"], &[], &[])),
+            Some(old),
+        );
+        assert!(denial(&decide_default(&body))
+            .starts_with("error decoding old workload object: invalid type"));
     }
 
     fn deleted(mut object: Value) -> Value {
@@ -332,24 +356,40 @@ mod tests {
         assert_eq!(response, json!({"uid": "uid-1", "allowed": true}));
         assert_eq!(metric(metrics, "connaisseur_requests_admitted_total"), 1);
         assert_eq!(
-            metric(metrics, r#"connaisseur_validations_total{type="static",validator_name="deny",result="error"}"#),
+            metric(
+                metrics,
+                r#"connaisseur_validations_total{type="static",validator_name="deny",result="error"}"#
+            ),
             0
         );
 
         // A CREATE carrying a deletion timestamp, or an UPDATE that adds one, is validated.
         let create = review("Deployment", "CREATE", deleted(denied_image.clone()), None);
-        assert_eq!(denial(&decide_default(&create)), "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me");
-        let marking = review("Deployment", "UPDATE", deleted(denied_image.clone()), Some(denied_image));
+        assert_eq!(
+            denial(&decide_default(&create)),
+            "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me"
+        );
+        let marking = review(
+            "Deployment",
+            "UPDATE",
+            deleted(denied_image.clone()),
+            Some(denied_image),
+        );
         assert!(denial(&decide_default(&marking)).starts_with("static deny"));
     }
 
     #[test]
     fn item_32_identical_image_strings_are_validated_once() {
-        let spec = pod_spec(&["nginx:1", "my.reg/allow-me:1", "nginx:1"], &["nginx:1"], &[]);
+        let spec = pod_spec(
+            &["nginx:1", "my.reg/allow-me:1", "nginx:1"],
+            &["nginx:1"],
+            &[],
+        );
         let body = review("Deployment", "CREATE", object("Deployment", spec), None);
         let (response, metrics) = decide(POLICY, Settings::default(), &body);
         assert_eq!(response["allowed"], true);
-        let default = r#"connaisseur_validations_successful_total{type="static",validator_name="default"}"#;
+        let default =
+            r#"connaisseur_validations_successful_total{type="static",validator_name="default"}"#;
         assert_eq!(metric(metrics, default), 1);
         // Two spellings of the same image are two validations.
         let spellings = pod_review(&["nginx", "docker.io/library/nginx:latest"]);
@@ -359,7 +399,10 @@ mod tests {
 
     #[test]
     fn item_33_static_allow_admits_unpatched_and_deny_denies() {
-        let allowed = decide_default(&pod_review(&[&format!("my.reg/allow-me@{DIGEST}"), "test-image"]));
+        let allowed = decide_default(&pod_review(&[
+            &format!("my.reg/allow-me@{DIGEST}"),
+            "test-image",
+        ]));
         assert_eq!(allowed, json!({"uid": "uid-1", "allowed": true}));
         let denied = decide_default(&pod_review(&[&format!("my.reg/deny-me@{DIGEST}")]));
         assert_eq!(
@@ -379,7 +422,12 @@ mod tests {
     fn item_34_static_deny_is_never_skipped() {
         let image = "my.reg/deny-me:1";
         let spec = pod_spec(&[image], &[], &[]);
-        let body = review("ReplicaSet", "UPDATE", object("ReplicaSet", spec.clone()), Some(object("ReplicaSet", spec)));
+        let body = review(
+            "ReplicaSet",
+            "UPDATE",
+            object("ReplicaSet", spec.clone()),
+            Some(object("ReplicaSet", spec)),
+        );
         let (response, metrics) = decide(POLICY, with_unchanged_approval(), &body);
         assert!(denial(&response).starts_with("static deny"));
         let skipped = r#"connaisseur_validations_skipped_total{type="static",validator_name="deny",reason="unchanged image reference"}"#;
@@ -400,7 +448,15 @@ mod tests {
         // Off by default, and only the old object's images count.
         let (response, _) = decide(POLICY, Settings::default(), &body);
         assert!(denial(&response).starts_with("error during cosign validation"));
-        let changed = review("ReplicaSet", "UPDATE", new, Some(object("ReplicaSet", pod_spec(&["signed.reg/app:0"], &[], &[]))));
+        let changed = review(
+            "ReplicaSet",
+            "UPDATE",
+            new,
+            Some(object(
+                "ReplicaSet",
+                pod_spec(&["signed.reg/app:0"], &[], &[]),
+            )),
+        );
         let (response, _) = decide(POLICY, with_unchanged_approval(), &changed);
         assert!(denial(&response).starts_with("error during cosign validation"));
     }
@@ -413,7 +469,10 @@ mod tests {
         let response = decide_default(&review("Pod", "CREATE", pod, None));
         assert!(denial(&response).starts_with("error during cosign validation"));
         let (admission, _) = admission(POLICY, Settings::default());
-        assert!(admission.startup_notices().iter().any(|n| n.contains("finds no parents")));
+        assert!(admission
+            .startup_notices()
+            .iter()
+            .any(|n| n.contains("finds no parents")));
     }
 
     #[test]
@@ -431,12 +490,17 @@ mod tests {
 
     #[test]
     fn item_40_unsupported_validator_types_deny() {
-        let (response, metrics) = decide(POLICY, Settings::default(), &pod_review(&["signed.reg/app:1"]));
+        let (response, metrics) = decide(
+            POLICY,
+            Settings::default(),
+            &pod_review(&["signed.reg/app:1"]),
+        );
         assert_eq!(
             denial(&response),
             "error during cosign validation of image signed.reg/app:1: validator type cosign is not supported yet"
         );
-        let failed = r#"connaisseur_validations_failed_total{type="cosign",validator_name="signed"}"#;
+        let failed =
+            r#"connaisseur_validations_failed_total{type="cosign",validator_name="signed"}"#;
         assert_eq!(metric(metrics, failed), 1);
     }
 
@@ -444,7 +508,10 @@ mod tests {
     fn item_47_first_failing_image_denies_without_partial_patch() {
         let body = pod_review(&["nginx", "my.reg/deny-me:1", "signed.reg/app:1"]);
         let response = decide_default(&body);
-        assert_eq!(denial(&response), "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me");
+        assert_eq!(
+            denial(&response),
+            "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me"
+        );
         assert!(response.get("patch").is_none());
         assert!(response.get("patchType").is_none());
     }
@@ -455,15 +522,27 @@ mod tests {
             request_deadline: Duration::ZERO,
             ..Settings::default()
         };
-        let (response, metrics) = decide(POLICY, settings, &pod_review(&["nginx", "my.reg/allow-me:1", "nginx"]));
+        let (response, metrics) = decide(
+            POLICY,
+            settings,
+            &pod_review(&["nginx", "my.reg/allow-me:1", "nginx"]),
+        );
         assert_eq!(
             denial(&response),
             "validation of admission request uid-1 timed out after validating 0/2 images"
         );
-        assert_eq!(metric(metrics, r#"connaisseur_requests_denied_total{timeout="true"}"#), 1);
-        let timeouted = r#"connaisseur_validations_timeouted_total{type="static",validator_name="default"}"#;
+        assert_eq!(
+            metric(
+                metrics,
+                r#"connaisseur_requests_denied_total{timeout="true"}"#
+            ),
+            1
+        );
+        let timeouted =
+            r#"connaisseur_validations_timeouted_total{type="static",validator_name="default"}"#;
         assert_eq!(metric(metrics, timeouted), 1);
-        let total = r#"connaisseur_validations_total{type="static",validator_name="allow",result="error"}"#;
+        let total =
+            r#"connaisseur_validations_total{type="static",validator_name="allow",result="error"}"#;
         assert_eq!(metric(metrics, total), 1);
     }
 
@@ -482,15 +561,29 @@ mod tests {
             resource_validation_mode: ResourceValidationMode::PodsOnly,
             ..Settings::default()
         };
-        let job = review("Job", "CREATE", object("Job", pod_spec(&["my.reg/deny-me:1"], &[], &[])), None);
+        let job = review(
+            "Job",
+            "CREATE",
+            object("Job", pod_spec(&["my.reg/deny-me:1"], &[], &[])),
+            None,
+        );
         let (response, metrics) = decide(POLICY, settings.clone(), &job);
         assert_eq!(response["allowed"], true);
         assert_eq!(
             response["warnings"],
-            json!(["pod-only validation active", "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me"])
+            json!([
+                "pod-only validation active",
+                "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me"
+            ])
         );
         assert_eq!(metric(metrics, "connaisseur_requests_admitted_total"), 1);
-        assert_eq!(metric(metrics, r#"mutate_requests_total{allowed="True",status_code="202"}"#), 1);
+        assert_eq!(
+            metric(
+                metrics,
+                r#"mutate_requests_total{allowed="True",status_code="202"}"#
+            ),
+            1
+        );
         let (pod, _) = decide(POLICY, settings, &pod_review(&["my.reg/deny-me:1"]));
         assert_eq!(pod["allowed"], false);
     }
@@ -505,7 +598,13 @@ mod tests {
         assert_eq!(response["allowed"], true);
         assert_eq!(response["warnings"][0], "detection mode active");
         assert_eq!(response["status"]["message"], response["warnings"][1]);
-        assert_eq!(metric(metrics, r#"connaisseur_requests_denied_total{timeout="false"}"#), 0);
+        assert_eq!(
+            metric(
+                metrics,
+                r#"connaisseur_requests_denied_total{timeout="false"}"#
+            ),
+            0
+        );
         assert_eq!(metric(metrics, "connaisseur_requests_admitted_total"), 1);
     }
 
@@ -516,7 +615,12 @@ mod tests {
             resource_validation_mode: ResourceValidationMode::PodsOnly,
             ..Settings::default()
         };
-        let job = review("Job", "CREATE", object("Job", pod_spec(&["my.reg/deny-me:1"], &[], &[])), None);
+        let job = review(
+            "Job",
+            "CREATE",
+            object("Job", pod_spec(&["my.reg/deny-me:1"], &[], &[])),
+            None,
+        );
         let (response, _) = decide(POLICY, settings, &job);
         assert_eq!(response["warnings"][0], "pod-only validation active");
         assert_eq!(response["warnings"].as_array().map(Vec::len), Some(2));
@@ -529,9 +633,27 @@ mod tests {
         admission.handle(&pod_review(&["my.reg/deny-me:1"]));
         admission.handle(&pod_review(&["my.reg/deny-me:1"]));
         assert_eq!(metric(metrics, "connaisseur_requests_admitted_total"), 1);
-        assert_eq!(metric(metrics, r#"connaisseur_requests_denied_total{timeout="false"}"#), 2);
-        assert_eq!(metric(metrics, r#"mutate_requests_total{allowed="True",status_code="202"}"#), 1);
-        assert_eq!(metric(metrics, r#"mutate_requests_total{allowed="False",status_code="403"}"#), 2);
+        assert_eq!(
+            metric(
+                metrics,
+                r#"connaisseur_requests_denied_total{timeout="false"}"#
+            ),
+            2
+        );
+        assert_eq!(
+            metric(
+                metrics,
+                r#"mutate_requests_total{allowed="True",status_code="202"}"#
+            ),
+            1
+        );
+        assert_eq!(
+            metric(
+                metrics,
+                r#"mutate_requests_total{allowed="False",status_code="403"}"#
+            ),
+            2
+        );
     }
 
     /// §6.4's validation-metrics expectations, as far as they need no signature validator
@@ -541,26 +663,57 @@ mod tests {
     fn validation_metrics_follow_connaisseur_unit_test() {
         let (admission, metrics) = admission(POLICY, with_unchanged_approval());
         let spec = pod_spec(
-            &["nginx", "my.reg/allow-me:v1", "my.reg/allow-me:v2", "my.reg/deny-me:1", "signed.reg/app:1"],
+            &[
+                "nginx",
+                "my.reg/allow-me:v1",
+                "my.reg/allow-me:v2",
+                "my.reg/deny-me:1",
+                "signed.reg/app:1",
+            ],
             &["my.reg/allow-me:v1", "signed.reg/app:2"],
             &[],
         );
         let old = pod_spec(&["signed.reg/app:1"], &[], &[]);
-        let body = review("Pod", "UPDATE", object("Pod", spec), Some(object("Pod", old)));
+        let body = review(
+            "Pod",
+            "UPDATE",
+            object("Pod", spec),
+            Some(object("Pod", old)),
+        );
         admission.handle(&body);
-        let success = |t: &str, v: &str| metric(metrics, &format!(r#"connaisseur_validations_successful_total{{type="{t}",validator_name="{v}"}}"#));
-        let failed = |t: &str, v: &str| metric(metrics, &format!(r#"connaisseur_validations_failed_total{{type="{t}",validator_name="{v}"}}"#));
+        let success = |t: &str, v: &str| {
+            metric(
+                metrics,
+                &format!(
+                    r#"connaisseur_validations_successful_total{{type="{t}",validator_name="{v}"}}"#
+                ),
+            )
+        };
+        let failed = |t: &str, v: &str| {
+            metric(
+                metrics,
+                &format!(
+                    r#"connaisseur_validations_failed_total{{type="{t}",validator_name="{v}"}}"#
+                ),
+            )
+        };
         assert_eq!(success("static", "default"), 1);
         assert_eq!(success("static", "allow"), 2);
         assert_eq!(failed("static", "deny"), 1);
         assert_eq!(success("cosign", "signed"), 1);
         assert_eq!(failed("cosign", "signed"), 1);
         assert_eq!(
-            metric(metrics, r#"connaisseur_validations_skipped_total{type="cosign",validator_name="signed",reason="unchanged image reference"}"#),
+            metric(
+                metrics,
+                r#"connaisseur_validations_skipped_total{type="cosign",validator_name="signed",reason="unchanged image reference"}"#
+            ),
             1
         );
         assert_eq!(
-            metric(metrics, r#"connaisseur_validations_total{type="cosign",validator_name="signed",result="success"}"#),
+            metric(
+                metrics,
+                r#"connaisseur_validations_total{type="cosign",validator_name="signed",result="success"}"#
+            ),
             1
         );
     }
@@ -569,7 +722,10 @@ mod tests {
     fn hostile_reviews_get_400_or_denial() {
         let (admission, _) = admission(POLICY, Settings::default());
         let deep = format!(r#"{{"request":{}}}"#, "[".repeat(100_000));
-        let huge = format!(r#"{{"request":{{"uid":"u","kind":{{"kind":"Pod"}},"object":{{"spec":{{"containers":[{{"image":"{}"}}]}}}}}}}}"#, "a".repeat(4 << 20));
+        let huge = format!(
+            r#"{{"request":{{"uid":"u","kind":{{"kind":"Pod"}},"object":{{"spec":{{"containers":[{{"image":"{}"}}]}}}}}}}}"#,
+            "a".repeat(4 << 20)
+        );
         let cases: Vec<(Vec<u8>, u16)> = vec![
             (deep.into_bytes(), 400),
             (b"{\"request\":{\"uid\":\"\xff\"}}".to_vec(), 400),
@@ -581,7 +737,12 @@ mod tests {
         ];
         for (body, status) in cases {
             let reply = admission.handle(&body);
-            assert_eq!(reply.status, status, "{}", String::from_utf8_lossy(&reply.body));
+            assert_eq!(
+                reply.status,
+                status,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
             if status == 200 {
                 assert_eq!(response(&reply.body)["allowed"], false);
             }
@@ -590,11 +751,14 @@ mod tests {
 
     #[test]
     fn ten_thousand_containers_are_answered() {
-        let images: Vec<String> = (0..10_000).map(|i| format!("my.reg/allow-me:{i}")).collect();
+        let images: Vec<String> = (0..10_000)
+            .map(|i| format!("my.reg/allow-me:{i}"))
+            .collect();
         let images: Vec<&str> = images.iter().map(String::as_str).collect();
         let (response, metrics) = decide(POLICY, Settings::default(), &pod_review(&images));
         assert_eq!(response["allowed"], true);
-        let allow = r#"connaisseur_validations_successful_total{type="static",validator_name="allow"}"#;
+        let allow =
+            r#"connaisseur_validations_successful_total{type="static",validator_name="allow"}"#;
         assert_eq!(metric(metrics, allow), 10_000);
     }
 }
