@@ -761,4 +761,41 @@ mod tests {
             r#"connaisseur_validations_successful_total{type="static",validator_name="allow"}"#;
         assert_eq!(metric(metrics, allow), 10_000);
     }
+
+    /// The walkthrough in `examples/README.md` promises these answers.
+    #[test]
+    fn examples_decide_as_documented() {
+        let config = include_str!("../../examples/config.yaml");
+        let (allowed, _) = decide(
+            config,
+            Settings::default(),
+            include_bytes!("../../examples/allowed.json"),
+        );
+        assert_eq!(
+            allowed,
+            json!({"uid": "7f0c3a52-0000-4000-8000-000000000001", "allowed": true})
+        );
+
+        let (denied, _) = decide(
+            config,
+            Settings::default(),
+            include_bytes!("../../examples/denied.json"),
+        );
+        assert_eq!(
+            denial(&denied),
+            "static deny for image untrusted.example.com/tools/miner:latest using rule untrusted.example.com/*"
+        );
+
+        let detection = include_bytes!("../../examples/detection-mode.json");
+        let (without, _) = decide(config, Settings::default(), detection);
+        let message = "error during cosign validation of image ghcr.io/example-team/report:2.1: validator type cosign is not supported yet";
+        assert_eq!(denial(&without), message);
+        let settings = Settings {
+            detection_mode: true,
+            ..Settings::default()
+        };
+        let (with, _) = decide(config, settings, detection);
+        assert_eq!(with["allowed"], true);
+        assert_eq!(with["warnings"], json!(["detection mode active", message]));
+    }
 }
