@@ -284,13 +284,20 @@ fn aggregate(
             images.len()
         ));
     }
+    // Outcomes may arrive in any order once validators run concurrently: find each image's
+    // positions by its string, and emit ops in arrival order, then position order.
+    let slots: HashMap<&str, &[(ContainerList, usize)]> = images
+        .iter()
+        .map(|image| (image.raw, image.slots.as_slice()))
+        .collect();
     let mut ops = Vec::new();
-    for (outcome, image) in outcomes.iter().zip(images) {
+    for outcome in outcomes {
         if let Ok(Admitted {
             patch_value: Some(value),
         }) = &outcome.result
         {
-            ops.extend(image.slots.iter().map(|(list, index)| {
+            let positions = slots.get(outcome.raw.as_str()).copied().unwrap_or_default();
+            ops.extend(positions.iter().map(|(list, index)| {
                 PatchOp::replace_image(kind.patch_prefix(), list.json_name(), *index, value.clone())
             }));
         }
@@ -400,7 +407,7 @@ mod tests {
         let workload = workload::decode("Pod", Some(&pod)).expect("pod");
         let images = distinct_images(&workload);
         assert_eq!(images.len(), 2);
-        let outcomes = vec![admitted("a", Some("a@x")), admitted("b", None)];
+        let outcomes = vec![admitted("b", None), admitted("a", Some("a@x"))];
         let decision = aggregate(&outcomes, &images, WorkloadKind::CronJob, "u", 2);
         let paths: Vec<String> = match decision {
             Decision::Allow(ops) => ops.into_iter().map(|op| op.path).collect(),
