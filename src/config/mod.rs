@@ -120,7 +120,9 @@ impl Config {
         };
         let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
         let mut text = String::new();
-        let limit = u64::try_from(MAX_CONFIG_BYTES).unwrap_or(u64::MAX) + 1;
+        let limit = u64::try_from(MAX_CONFIG_BYTES)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         file.take(limit)
             .read_to_string(&mut text)
             .map_err(|e| read_error(e.to_string()))?;
