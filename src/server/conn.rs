@@ -289,8 +289,12 @@ impl Conn {
         loop {
             let blocked = match &mut self.transport {
                 Transport::Tls(tls) => {
-                    while self.output_sent < self.output.len() {
-                        let n = tls.writer().write(&self.output[self.output_sent..])?;
+                    while let Some(rest) = self
+                        .output
+                        .get(self.output_sent..)
+                        .filter(|r| !r.is_empty())
+                    {
+                        let n = tls.writer().write(rest)?;
                         if n == 0 {
                             break;
                         }
@@ -372,7 +376,10 @@ fn read_plain_step(sock: &mut TcpStream, input: &mut Vec<u8>) -> io::Result<Step
     let old = input.len();
     input.resize(old + READ_CHUNK, 0);
     let result = loop {
-        match sock.read(&mut input[old..]) {
+        let Some(room) = input.get_mut(old..) else {
+            break Ok(0);
+        };
+        match sock.read(room) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => break other,
         }
@@ -424,7 +431,9 @@ fn read_tls_step(
     if n > 0 {
         let old = input.len();
         input.resize(old + n, 0);
-        tls.reader().read_exact(&mut input[old..])?;
+        if let Some(room) = input.get_mut(old..) {
+            tls.reader().read_exact(room)?;
+        }
     }
     if state.peer_has_closed() {
         return Ok(Step::Eof);
