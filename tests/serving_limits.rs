@@ -108,6 +108,15 @@ fn chunked_body_over_the_limit_is_413() {
 }
 
 #[test]
+fn expect_100_continue_over_the_body_limit_is_413_without_continue() {
+    let server = Server::start(&["--max-body-bytes", "1024"]);
+    let mut client = server.connect();
+    client.send(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n");
+    let resp = client.read_response();
+    assert_rejected_and_closed(&mut client, &resp, 413);
+}
+
+#[test]
 fn header_block_over_the_limit_is_431() {
     let server = Server::start(&["--max-header-bytes", "2048"]);
     let mut client = server.connect();
@@ -165,6 +174,65 @@ fn half_sent_request_gets_408() {
     client.send(b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"a\":");
     let resp = client.read_response();
     assert_rejected_and_closed(&mut client, &resp, 408);
+}
+
+#[test]
+fn pipelined_connection_close_ends_the_connection_after_its_answer() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    let mut burst = get("/health");
+    burst.extend(request("GET", "/health", &["Connection: close"], b""));
+    burst.extend(get("/health"));
+    client.send(&burst);
+    assert!(!client.read_response().says_close());
+    assert!(client.read_response().says_close());
+    assert!(client.closed_within(CLOSE_WAIT));
+    assert!(
+        client.leftover().is_empty(),
+        "answered past Connection: close"
+    );
+}
+
+#[test]
+fn silent_handshake_is_dropped_and_counted() {
+    let server = Server::start(&["--handshake-timeout", "1"]);
+    let mut tcp = server.connect_tcp();
+    let mut sink = Vec::new();
+    // Nothing is sent: the server closes when the handshake deadline passes.
+    let _ = std::io::Read::read_to_end(&mut tcp, &mut sink);
+    // At most one TLS alert record (content type 21, 7 bytes) comes before the close.
+    assert!(
+        sink.is_empty() || (sink.len() == 7 && sink.first() == Some(&21)),
+        "server sent {sink:?}"
+    );
+    server.wait_connections(0);
+    let scrape = server.scrape();
+    assert_eq!(
+        scrape.value(
+            "tastevin_connections_rejected_total",
+            &[("reason", "timeout")]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn client_that_never_reads_is_dropped_after_the_write_timeout() {
+    let server = Server::start(&["--write-timeout", "1"]);
+    let mut client = server.connect();
+    // Far more answer bytes than socket buffers hold; the client reads none for a while.
+    let burst: Vec<u8> = (0..2000).flat_map(|_| get("/metrics")).collect();
+    let _ = client.try_send(&burst);
+    std::thread::sleep(Duration::from_secs(4));
+    let mut answers = 0;
+    while client.try_read_response().is_ok() {
+        answers += 1;
+    }
+    assert!(
+        answers < 2000,
+        "all {answers} answers arrived: the connection was not dropped"
+    );
+    assert_eq!(server.get("/health").status, 200);
 }
 
 #[test]
