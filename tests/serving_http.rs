@@ -109,6 +109,25 @@ fn mutate_answers_an_admission_review_echoing_its_uid() {
 }
 
 #[test]
+fn mutate_accepts_the_api_servers_timeout_query() {
+    // The Kubernetes API server calls webhooks as `/mutate?timeout=10s`.
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    let body = admission_review("with-query");
+    client.send(&request(
+        "POST",
+        "/mutate?timeout=10s",
+        &["Content-Type: application/json"],
+        &body,
+    ));
+    let resp = client.read_response();
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(review_verdict(&resp.body).0, "with-query");
+    client.send(&get("/health?probe=1"));
+    assert_eq!(client.read_response().status, 200);
+}
+
+#[test]
 fn mutate_rejects_invalid_json_with_400() {
     let server = Server::start(&[]);
     let mut client = server.connect();

@@ -73,6 +73,15 @@ fn bad_chunk_size_is_400_and_close() {
 }
 
 #[test]
+fn http2_preface_is_505_and_close() {
+    let server = Server::start(&[]);
+    let mut client = server.connect();
+    client.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let resp = client.read_response();
+    assert_rejected_and_closed(&mut client, &resp, 505);
+}
+
+#[test]
 fn body_over_the_limit_is_413_as_soon_as_the_head_says_so() {
     let server = Server::start(&["--max-body-bytes", "1024"]);
     let mut client = server.connect();

@@ -24,9 +24,20 @@ fn scrape_after_traffic_passes_promtool_and_moved_exactly() {
         let resp = client.read_response();
         assert_eq!(resp.status, status, "{}", resp.text());
     };
-    for i in 0..3 {
+    for i in 0..2 {
         send(mutate(&admission_review(&format!("m-{i}"))), 200);
     }
+    let json = ["Content-Type: application/json"];
+    // Recorded under its route, without the query the API server adds.
+    send(
+        request(
+            "POST",
+            "/mutate?timeout=10s",
+            &json,
+            &admission_review("m-2"),
+        ),
+        200,
+    );
     send(get("/mutate"), 405);
     send(get("/mutate"), 405);
     send(
