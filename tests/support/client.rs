@@ -132,7 +132,6 @@ enum Stream {
 /// One parsed HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Response {
-    pub version: u8,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -358,7 +357,6 @@ fn parse_response(buf: &[u8]) -> io::Result<Option<(Response, usize)>> {
         return Ok(None);
     };
     let resp = Response {
-        version: parsed.version.unwrap_or(0),
         status,
         headers,
         body: body.to_vec(),
