@@ -41,6 +41,36 @@ fn ten_megabyte_body_is_refused_without_reading_it() {
 }
 
 #[test]
+fn endless_chunk_extensions_and_trailers_are_refused_in_bounded_memory() {
+    let server = Server::start(&[]);
+    let head = b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut long_extension = head.to_vec();
+    long_extension.extend(b"2;");
+    long_extension.extend(vec![b'e'; 1024 * 1024]);
+    long_extension.extend(b"\r\n{}\r\n0\r\n\r\n");
+    let mut long_trailer = head.to_vec();
+    long_trailer.extend(b"2\r\n{}\r\n0\r\n");
+    long_trailer.extend(b"X-Trailer: tttttttttttttttttttt\r\n".repeat(40_000));
+    long_trailer.extend(b"\r\n");
+    for (name, bytes) in [("extension", long_extension), ("trailer", long_trailer)] {
+        let mut client = server.connect();
+        let _ = client.try_send(&bytes);
+        let resp = client.read_response();
+        // Which 4xx is a matter of taste; that the request is refused and dropped is not.
+        assert!(
+            matches!(resp.status, 400 | 413 | 431),
+            "{name}: {}",
+            resp.status
+        );
+        assert!(resp.says_close(), "{name}");
+        assert!(client.closed_within(CLOSE_WAIT), "{name}");
+    }
+    let rss = procfs::vm_rss_bytes(server.pid());
+    assert!(rss < 64 * 1024 * 1024, "VmRSS {} MiB", rss >> 20);
+    assert_eq!(server.get("/health").status, 200);
+}
+
+#[test]
 fn hundred_kilobyte_header_is_431() {
     let server = Server::start(&[]);
     let mut client = server.connect();

@@ -239,7 +239,7 @@ impl Client {
     fn read_some(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 16 * 1024];
         let n = match &mut self.stream {
-            Stream::Tls(s) => s.read(&mut chunk)?,
+            Stream::Tls(s) => read_tls_only(&mut s.conn, &mut s.sock, &mut chunk)?,
             Stream::Plain(s) => s.read(&mut chunk)?,
         };
         self.buf
@@ -303,6 +303,25 @@ impl Client {
     /// Bytes received but not yet parsed as an answer.
     pub fn leftover(&self) -> &[u8] {
         &self.buf
+    }
+}
+
+/// Reads plaintext without writing anything first: unlike `StreamOwned::read`, which
+/// flushes pending TLS output and so fails with EPIPE after the server refused a request
+/// mid-upload, before the refusal can be read.
+fn read_tls_only(
+    conn: &mut ClientConnection,
+    sock: &mut TcpStream,
+    out: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match conn.reader().read(out) {
+            // Ok(0) is the server's close_notify; UnexpectedEof a close without it.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            result => return result,
+        }
+        conn.read_tls(sock)?;
+        conn.process_new_packets().map_err(io::Error::other)?;
     }
 }
 
