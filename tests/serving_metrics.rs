@@ -263,6 +263,31 @@ fn histogram_buckets_are_cumulative_and_include_connaisseurs() {
 }
 
 #[test]
+fn refused_requests_are_counted_by_reason() {
+    let server = Server::start(&["--max-body-bytes", "1024", "--max-header-bytes", "2048"]);
+    let refusals: [(&[u8], u16); 3] = [
+        (b"NOT HTTP AT ALL\x01\r\n\r\n", 400),
+        (
+            b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n",
+            413,
+        ),
+        (&[b'G', b'E', b'T', b' ', b'/'].repeat(1000), 431),
+    ];
+    for (bytes, status) in refusals {
+        let mut client = server.connect();
+        let _ = client.try_send(bytes);
+        assert_eq!(client.read_response().status, status);
+        assert!(client.closed_within(std::time::Duration::from_secs(10)));
+    }
+    server.wait_connections(0);
+    let scrape = server.scrape();
+    let rejected = "tastevin_connections_rejected_total";
+    assert_eq!(scrape.value(rejected, &[("reason", "malformed")]), 1.0);
+    assert_eq!(scrape.value(rejected, &[("reason", "too_large")]), 2.0);
+    assert_eq!(scrape.value(rejected, &[("reason", "limit")]), 0.0);
+}
+
+#[test]
 fn connections_open_counts_live_connections() {
     let server = Server::start(&[]);
     server.wait_connections(0);
