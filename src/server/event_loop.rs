@@ -467,7 +467,10 @@ impl EventLoop {
 fn answer(conn: &mut Conn, meta: &RequestMeta, resp: &Response, now: Instant) {
     conn.answer(resp, meta.keep_alive, now);
     if let Some(path) = meta.metrics_path {
-        let seconds = now.saturating_duration_since(meta.started).as_secs_f64();
+        // `now` is when the event began; the answer was computed since.
+        let seconds = Instant::now()
+            .saturating_duration_since(meta.started)
+            .as_secs_f64();
         metrics::global().observe_http(&meta.method, path, resp.status, seconds);
     }
 }
