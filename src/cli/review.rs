@@ -88,7 +88,7 @@ pub fn run(args: &[String]) -> i32 {
     };
     // The CLI's decisions are not the server's: count them in a registry of their own.
     let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-    let admission = Admission::with_metrics(Arc::new(config), Settings::from_env(), metrics);
+    let admission = Admission::quiet(Arc::new(config), Settings::from_env(), metrics);
     match admission.review(&body) {
         Ok(reviewed) => {
             if args.switch("--explain") {
@@ -135,9 +135,7 @@ fn read_input(file: Option<&str>) -> Result<Vec<u8>, String> {
         None | Some("-") => std::io::stdin().take(limit).read_to_end(&mut input),
         Some(path) => std::fs::File::open(path)
             .and_then(|file| file.take(limit).read_to_end(&mut input))
-            .map_err(|err| {
-                std::io::Error::new(err.kind(), format!("cannot read {path}: {err}"))
-            }),
+            .map_err(|err| std::io::Error::new(err.kind(), format!("cannot read {path}: {err}"))),
     };
     read.map_err(|err| err.to_string())?;
     if input.len() > MAX_INPUT_BYTES {
