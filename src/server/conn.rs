@@ -106,7 +106,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(sock: TcpStream, transport: Transport, limits: Limits, id: u64, now: Instant) -> Conn {
+    pub fn new(
+        sock: TcpStream,
+        transport: Transport,
+        limits: Limits,
+        id: u64,
+        now: Instant,
+    ) -> Conn {
         let phase = match transport {
             Transport::Tls(_) => Phase::Handshake,
             Transport::Plain => Phase::Idle,
@@ -157,7 +163,8 @@ impl Conn {
     /// True when the connection is finished and the loop should drop it.
     pub fn is_done(&self) -> bool {
         let flushed = self.pending_output() == 0;
-        (self.close_after_flush && flushed) || (self.peer_closed && flushed && self.phase != Phase::Waiting)
+        (self.close_after_flush && flushed)
+            || (self.peer_closed && flushed && self.phase != Phase::Waiting)
     }
 
     /// Marks the connection to close after its current answer (drain, errors).
@@ -258,7 +265,11 @@ impl Conn {
             self.output_since = now;
         }
         response::encode(resp, keep, &mut self.output);
-        let next = if self.input.is_empty() { Phase::Idle } else { Phase::Reading };
+        let next = if self.input.is_empty() {
+            Phase::Idle
+        } else {
+            Phase::Reading
+        };
         self.enter(next, now);
     }
 
