@@ -235,6 +235,12 @@ mod tests {
     }
 
     #[test]
+    fn admission_is_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Admission>();
+    }
+
+    #[test]
     fn item_6_http_level_errors() {
         assert_eq!(
             plain_error(b"null"),
