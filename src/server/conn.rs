@@ -120,7 +120,7 @@ impl Conn {
         Conn {
             sock,
             transport,
-            decoder: RequestDecoder::new(limits.clone()),
+            decoder: RequestDecoder::new(limits),
             limits,
             input: Vec::new(),
             output: Vec::new(),

@@ -219,7 +219,7 @@ impl EventLoop {
         let mut conn = Conn::new(
             sock,
             transport,
-            self.settings.limits.clone(),
+            self.settings.limits,
             self.next_id,
             Instant::now(),
         );
