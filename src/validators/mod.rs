@@ -5,6 +5,7 @@
 //! verification lands (until then they deny, never admit). Validators do not know about the
 //! AdmissionReview: they receive the parsed image, the rule's options and the deadline.
 
+pub mod cosign;
 pub mod static_validator;
 
 use std::fmt;

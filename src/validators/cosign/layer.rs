@@ -1,0 +1,18 @@
+//! One cosign signature as the registry stores it: a layer of the `sha256-<hex>.sig`
+//! manifest, whose blob is the simple-signing payload and whose annotations carry the
+//! signature and, when present, the Rekor bundle and the signing certificate.
+
+/// A signature layer, fetched and digest-checked, not yet verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// The simple-signing JSON payload (the layer's blob, checked against its digest).
+    pub payload: Vec<u8>,
+    /// Base64 signature over `payload` (`dev.cosignproject.cosign/signature`).
+    pub signature: String,
+    /// Rekor bundle JSON (`dev.sigstore.cosign/bundle`), if any.
+    pub bundle: Option<String>,
+    /// PEM signing certificate (`dev.sigstore.cosign/certificate`), keyless only.
+    pub certificate: Option<String>,
+    /// PEM certificate chain (`dev.sigstore.cosign/chain`), keyless only.
+    pub chain: Option<String>,
+}
