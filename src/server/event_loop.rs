@@ -185,7 +185,7 @@ impl EventLoop {
         }
     }
 
-    fn admit(&mut self, mut sock: TcpStream) {
+    fn admit(&mut self, sock: TcpStream) {
         if self.open >= self.settings.max_connections {
             metrics::global().connection_rejected(RejectReason::Limit);
             return; // dropping the socket closes it
