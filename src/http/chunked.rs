@@ -177,7 +177,8 @@ impl ChunkedDecoder {
                 self.state = State::SizeStart;
                 return Ok(true);
             }
-            State::Data { .. } => return Err(RequestError::InvalidChunkSize),
+            // `feed` copies chunk data in bulk and never steps through it byte by byte.
+            State::Data { remaining } => State::Data { remaining },
         };
         Ok(false)
     }

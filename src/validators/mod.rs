@@ -1,1 +1,60 @@
-//! validators (under construction).
+//! The validator seam: every validator type answers through one [`Outcome`].
+//!
+//! The engine resolves the rule and validator for an image, then calls [`validate`]. Static
+//! validators answer at once; cosign, Notary v1 and Notation plug in here when their
+//! verification lands (until then they deny, never admit). Validators do not know about the
+//! AdmissionReview: they receive the parsed image, the rule's options and the deadline.
+
+pub mod static_validator;
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::config::{Rule, Validator, ValidatorKind};
+use crate::image_ref::ImageRef;
+
+/// What one validator concluded about one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Trusted. `digest` is the verified `sha256:…` digest, or `None` when the validator vouches
+    /// for the reference as written (static allow of a tag-only image).
+    Verified { digest: Option<String> },
+    /// Not trusted; the reason is shown to the cluster user.
+    Rejected(Rejection),
+}
+
+/// Why a validator did not trust an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// A static validator with `approve: false`.
+    StaticDeny,
+    /// The configured type has no verification in this build yet.
+    UnsupportedType(&'static str),
+    /// A signature validator's own explanation (section 5 of the spec).
+    Failed(String),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::StaticDeny => f.write_str("static deny"),
+            Rejection::UnsupportedType(kind) => {
+                write!(f, "validator type {kind} is not supported yet")
+            }
+            Rejection::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// Runs the validator selected for `image`. Must return by `deadline` (static never waits).
+pub fn validate(
+    validator: &Validator,
+    _rule: &Rule,
+    image: &ImageRef,
+    _deadline: Instant,
+) -> Outcome {
+    match &validator.kind {
+        ValidatorKind::Static { approve } => static_validator::validate(*approve, image),
+        other => Outcome::Rejected(Rejection::UnsupportedType(other.type_name())),
+    }
+}

@@ -1,0 +1,444 @@
+//! The admission decision for one request: decode the workloads, de-duplicate image strings,
+//! run the per-image pipeline of §4.3, aggregate as §4.4.
+//!
+//! Per-image results are plain data ([`ImageOutcome`]) in arrival order, so that validators
+//! that wait on the network can later run on a worker pool and hand their outcomes back; the
+//! aggregation, patch building and metrics only read that list.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::response::{Decision, PatchOp};
+use super::review::AdmissionRequest;
+use super::settings::Settings;
+use super::workload::{self, ContainerList, Workload, WorkloadKind};
+use crate::config::{Config, Mode, ValidatorKind};
+use crate::image_ref::ImageRef;
+use crate::metrics::SkipReason;
+use crate::validators::{self, Outcome, Rejection};
+
+/// The validator that handled an image, as metrics label it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorId {
+    /// `static`, `notaryv1`, `cosign`, `notation`.
+    pub type_name: &'static str,
+    pub name: String,
+}
+
+/// A trusted image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// The pinned reference to write into every position of this image, when the rule mutates
+    /// and the verified digest is not already in the reference.
+    pub patch_value: Option<String>,
+}
+
+/// What happened to one distinct image string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOutcome {
+    /// The image string as written in the workload.
+    pub raw: String,
+    /// The normalised reference, when the string parsed.
+    pub normalised: Option<String>,
+    /// The pattern of the rule that applied, when one matched.
+    pub rule: Option<String>,
+    /// The validator that applied, when the rule's validator exists.
+    pub validator: Option<ValidatorId>,
+    /// Admitted, or the denial message for the cluster user.
+    pub result: Result<Admitted, String>,
+    /// Set when the image was admitted without running its validator.
+    pub skipped: Option<SkipReason>,
+    /// The validation did not finish before the request deadline.
+    pub timed_out: bool,
+    pub elapsed: Duration,
+}
+
+/// The engine's conclusion about one request, with the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub decision: Decision,
+    /// Outcomes of the distinct images, in arrival order (empty when no validation ran).
+    pub outcomes: Vec<ImageOutcome>,
+    /// The new object's workload, when it decoded.
+    pub workload: Option<Workload>,
+}
+
+/// Everything the engine needs besides the request.
+pub struct Engine<'a> {
+    pub config: &'a Config,
+    pub settings: &'a Settings,
+}
+
+/// One distinct image string and the positions that use it.
+struct DistinctImage<'w> {
+    raw: &'w str,
+    slots: Vec<(ContainerList, usize)>,
+}
+
+impl Engine<'_> {
+    /// Decides `request`; validations share `deadline`.
+    pub fn evaluate(&self, request: &AdmissionRequest<'_>, deadline: Instant) -> Evaluation {
+        let kind = request.kind.kind.as_str();
+        let old = if request.is_update() {
+            match workload::decode(kind, request.old_object) {
+                Ok(old) => Some(old),
+                Err(err) => {
+                    return denied_before_validation(format!(
+                        "error decoding old workload object: {err}"
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        let new = match workload::decode(kind, request.object) {
+            Ok(new) => new,
+            Err(err) => {
+                return denied_before_validation(format!(
+                    "error decoding new workload object: {err}"
+                ))
+            }
+        };
+        if old.as_ref().is_some_and(|old| old.deleted) {
+            // Lets finalizers be removed from objects whose images are no longer admissible.
+            return Evaluation {
+                decision: Decision::Allow(Vec::new()),
+                outcomes: Vec::new(),
+                workload: Some(new),
+            };
+        }
+
+        let images = distinct_images(&new);
+        let mut outcomes = Vec::with_capacity(images.len());
+        for image in &images {
+            if Instant::now() >= deadline {
+                break;
+            }
+            outcomes.push(self.check_image(image.raw, old.as_ref(), deadline));
+        }
+        let validated = outcomes.len();
+        for image in images.get(validated..).unwrap_or_default() {
+            outcomes.push(self.timed_out(image.raw));
+        }
+        let decision = aggregate(&outcomes, &images, new.kind, &request.uid, validated);
+        Evaluation {
+            decision,
+            outcomes,
+            workload: Some(new),
+        }
+    }
+
+    /// §4.3 for one distinct image string.
+    fn check_image(&self, raw: &str, old: Option<&Workload>, deadline: Instant) -> ImageOutcome {
+        let started = Instant::now();
+        let mut outcome = ImageOutcome {
+            raw: raw.to_owned(),
+            normalised: None,
+            rule: None,
+            validator: None,
+            result: Err(String::new()),
+            skipped: None,
+            timed_out: false,
+            elapsed: Duration::ZERO,
+        };
+        outcome.result = self.run_pipeline(raw, old, deadline, &mut outcome);
+        outcome.elapsed = started.elapsed();
+        outcome
+    }
+
+    fn run_pipeline(
+        &self,
+        raw: &str,
+        old: Option<&Workload>,
+        deadline: Instant,
+        outcome: &mut ImageOutcome,
+    ) -> Result<Admitted, String> {
+        let image = ImageRef::parse(raw).map_err(|_| "invalid image reference".to_owned())?;
+        outcome.normalised = Some(image.normalised().to_owned());
+        let selection = self.config.select(&image).map_err(|err| err.to_string())?;
+        let pattern = selection.rule.pattern.as_str();
+        let validator = selection.validator;
+        let type_name = validator.kind.type_name();
+        outcome.rule = Some(pattern.to_owned());
+        outcome.validator = Some(ValidatorId {
+            type_name,
+            name: validator.name.clone(),
+        });
+        let mutate = selection.rule.with.mode == Mode::Mutate;
+
+        if let ValidatorKind::Static { .. } = validator.kind {
+            // Never skipped: a deny rule must not be bypassed by unchanged or child approval.
+            return match validators::validate(validator, selection.rule, &image, deadline) {
+                Outcome::Verified { .. } => Ok(Admitted { patch_value: None }),
+                Outcome::Rejected(_) => {
+                    Err(format!("static deny for image {raw} using rule {pattern}"))
+                }
+            };
+        }
+
+        if self.settings.automatic_unchanged_approval && old.is_some_and(|old| old.uses_image(raw))
+        {
+            outcome.skipped = Some(SkipReason::UnchangedImage);
+            return Ok(Admitted { patch_value: None });
+        }
+        // Child approval needs the owners from the Kubernetes API; without an API client
+        // there are no parents, so no image is approved this way (logged once at startup).
+
+        match validators::validate(validator, selection.rule, &image, deadline) {
+            Outcome::Verified { digest } => pin(&image, digest.as_deref(), mutate),
+            Outcome::Rejected(rejection) => Err(validation_error(type_name, raw, &rejection)),
+        }
+    }
+
+    /// An image whose validation did not finish before the deadline.
+    fn timed_out(&self, raw: &str) -> ImageOutcome {
+        let image = ImageRef::parse(raw).ok();
+        let selection = image
+            .as_ref()
+            .and_then(|image| self.config.select(image).ok());
+        ImageOutcome {
+            raw: raw.to_owned(),
+            normalised: image.as_ref().map(|image| image.normalised().to_owned()),
+            rule: selection.as_ref().map(|s| s.rule.pattern.clone()),
+            validator: selection.as_ref().map(|s| ValidatorId {
+                type_name: s.validator.kind.type_name(),
+                name: s.validator.name.clone(),
+            }),
+            result: Err("validation did not finish before the request deadline".to_owned()),
+            skipped: None,
+            timed_out: true,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+fn validation_error(type_name: &str, raw: &str, rejection: &Rejection) -> String {
+    format!("error during {type_name} validation of image {raw}: {rejection}")
+}
+
+/// §4.3 step 9: the reference to write back, if the verified digest changes it.
+fn pin(image: &ImageRef, digest: Option<&str>, mutate: bool) -> Result<Admitted, String> {
+    let Some(digest) = digest else {
+        return Ok(Admitted { patch_value: None });
+    };
+    let pinned = image.with_digest(digest).map_err(|err| {
+        let tag = image.tag().map(|tag| format!(":{tag}")).unwrap_or_default();
+        format!(
+            "validated image reference {}{tag}@{digest} has invalid format: {err}",
+            image.context()
+        )
+    })?;
+    let changed = pinned.normalised() != image.normalised();
+    Ok(Admitted {
+        patch_value: (mutate && changed).then(|| pinned.normalised().to_owned()),
+    })
+}
+
+fn denied_before_validation(message: String) -> Evaluation {
+    Evaluation {
+        decision: Decision::Deny(message),
+        outcomes: Vec::new(),
+        workload: None,
+    }
+}
+
+/// Distinct raw image strings in first-appearance order (containers, init, ephemeral).
+fn distinct_images(workload: &Workload) -> Vec<DistinctImage<'_>> {
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    let mut images: Vec<DistinctImage<'_>> = Vec::new();
+    for slot in &workload.images {
+        let raw = slot.image.as_str();
+        match position.get(raw).and_then(|&at| images.get_mut(at)) {
+            Some(image) => image.slots.push((slot.list, slot.index)),
+            None => {
+                position.insert(raw, images.len());
+                images.push(DistinctImage {
+                    raw,
+                    slots: vec![(slot.list, slot.index)],
+                });
+            }
+        }
+    }
+    images
+}
+
+/// §4.4: the first failure denies; a deadline with images outstanding denies; else admit
+/// with one op per position of every image that needs pinning.
+fn aggregate(
+    outcomes: &[ImageOutcome],
+    images: &[DistinctImage<'_>],
+    kind: WorkloadKind,
+    uid: &str,
+    validated: usize,
+) -> Decision {
+    if let Some(message) = outcomes
+        .iter()
+        .take(validated)
+        .find_map(|outcome| outcome.result.as_ref().err())
+    {
+        return Decision::Deny(message.clone());
+    }
+    if validated < images.len() {
+        return Decision::Deny(format!(
+            "validation of admission request {uid} timed out after validating {validated}/{} images",
+            images.len()
+        ));
+    }
+    // Outcomes may arrive in any order once validators run concurrently: find each image's
+    // positions by its string, and emit ops in arrival order, then position order.
+    let slots: HashMap<&str, &[(ContainerList, usize)]> = images
+        .iter()
+        .map(|image| (image.raw, image.slots.as_slice()))
+        .collect();
+    let mut ops = Vec::new();
+    for outcome in outcomes {
+        if let Ok(Admitted {
+            patch_value: Some(value),
+        }) = &outcome.result
+        {
+            let positions = slots.get(outcome.raw.as_str()).copied().unwrap_or_default();
+            ops.extend(positions.iter().map(|(list, index)| {
+                PatchOp::replace_image(kind.patch_prefix(), list.json_name(), *index, value.clone())
+            }));
+        }
+    }
+    Decision::Allow(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::fixtures::DIGEST;
+    use serde_json::value::RawValue;
+
+    const OTHER: &str = "sha256:1234567890123456789012345678901234567890123456789012345678901234";
+
+    fn image(raw: &str) -> ImageRef {
+        ImageRef::parse(raw).expect("valid test reference")
+    }
+
+    fn admitted(raw: &str, patch_value: Option<&str>) -> ImageOutcome {
+        ImageOutcome {
+            raw: raw.to_owned(),
+            normalised: None,
+            rule: None,
+            validator: None,
+            result: Ok(Admitted {
+                patch_value: patch_value.map(str::to_owned),
+            }),
+            skipped: None,
+            timed_out: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn item_42_a_new_digest_is_pinned_with_the_normalised_name_and_tag() {
+        let pinned = pin(
+            &image("securesystemsengineering/alice-image:test"),
+            Some(DIGEST),
+            true,
+        );
+        assert_eq!(
+            pinned,
+            Ok(Admitted {
+                patch_value: Some(format!(
+                    "index.docker.io/securesystemsengineering/alice-image:test@{DIGEST}"
+                ))
+            })
+        );
+    }
+
+    #[test]
+    fn item_45_insecure_validate_only_never_patches() {
+        let pinned = pin(&image("nginx:1"), Some(DIGEST), false);
+        assert_eq!(pinned, Ok(Admitted { patch_value: None }));
+    }
+
+    #[test]
+    fn item_46_digests_already_in_the_reference_are_not_patched() {
+        for raw in [
+            format!("securesystemsengineering/alice-image@{DIGEST}"),
+            format!("securesystemsengineering/alice-image:test@{DIGEST}"),
+        ] {
+            assert_eq!(
+                pin(&image(&raw), Some(DIGEST), true),
+                Ok(Admitted { patch_value: None })
+            );
+        }
+        let repinned = pin(&image(&format!("a.io/bb:t@{OTHER}")), Some(DIGEST), true);
+        assert_eq!(
+            repinned,
+            Ok(Admitted {
+                patch_value: Some(format!("a.io/bb:t@{DIGEST}"))
+            })
+        );
+        assert_eq!(
+            pin(&image("nginx"), None, true),
+            Ok(Admitted { patch_value: None })
+        );
+    }
+
+    #[test]
+    fn item_41_a_malformed_verified_digest_denies() {
+        let pinned = pin(
+            &image("securesystemsengineering/alice-image:test"),
+            Some("sha256:123"),
+            true,
+        );
+        let message = pinned.expect_err("short digest");
+        assert!(
+            message.starts_with(
+                "validated image reference index.docker.io/securesystemsengineering/alice-image:test@sha256:123 has invalid format: "
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn item_32_and_43_every_position_of_a_pinned_image_gets_an_op() {
+        let pod = RawValue::from_string(
+            r#"{"spec":{"containers":[{"image":"a"},{"image":"b"},{"image":"a"}],"initContainers":[{"image":"a"}]}}"#
+                .to_owned(),
+        )
+        .expect("JSON");
+        let workload = workload::decode("CronJob", Some(&pod));
+        assert!(workload.is_err(), "a pod spec is not a CronJob");
+        let workload = workload::decode("Pod", Some(&pod)).expect("pod");
+        let images = distinct_images(&workload);
+        assert_eq!(images.len(), 2);
+        let outcomes = vec![admitted("b", None), admitted("a", Some("a@x"))];
+        let decision = aggregate(&outcomes, &images, WorkloadKind::CronJob, "u", 2);
+        let paths: Vec<String> = match decision {
+            Decision::Allow(ops) => ops.into_iter().map(|op| op.path).collect(),
+            Decision::Deny(message) => panic!("{message}"),
+        };
+        assert_eq!(
+            paths,
+            vec![
+                "/spec/jobTemplate/spec/template/spec/containers/0/image",
+                "/spec/jobTemplate/spec/template/spec/containers/2/image",
+                "/spec/jobTemplate/spec/template/spec/initContainers/0/image",
+            ]
+        );
+    }
+
+    #[test]
+    fn item_47_the_first_failure_in_arrival_order_wins() {
+        let pod = RawValue::from_string(
+            r#"{"spec":{"containers":[{"image":"a"},{"image":"b"},{"image":"c"}]}}"#.to_owned(),
+        )
+        .expect("JSON");
+        let workload = workload::decode("Pod", Some(&pod)).expect("pod");
+        let images = distinct_images(&workload);
+        let mut failing_b = admitted("b", None);
+        failing_b.result = Err("b failed".to_owned());
+        let mut failing_c = admitted("c", None);
+        failing_c.result = Err("c failed".to_owned());
+        let outcomes = vec![admitted("a", Some("a@x")), failing_b, failing_c];
+        assert_eq!(
+            aggregate(&outcomes, &images, WorkloadKind::Pod, "u", 3),
+            Decision::Deny("b failed".to_owned())
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! `tastevin check-config`: load a configuration, report every problem with its YAML path
+//! and line, and exit 0 when it is valid, 1 when it is not.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, ConfigError, ValidatorKind};
+
+const HELP: &str = "\
+Usage: tastevin check-config [--config FILE]
+
+Load a Connaisseur-format configuration (validators, policy) the way the webhook
+does at startup, and report every problem with its YAML path and line.
+
+Options:
+  -c, --config FILE  configuration to check (default: /app/config/config.yaml;
+                     when that file does not exist, the built-in default
+                     configuration is checked, as the webhook would use it)
+  -h, --help         show this help and exit
+
+Exit status: 0 if the configuration is valid, 1 if it is not, 2 on a usage error.
+";
+
+/// What a valid configuration contains, for the success message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub static_validators: usize,
+    pub notaryv1_validators: usize,
+    pub cosign_validators: usize,
+    pub notation_validators: usize,
+    pub rules: usize,
+}
+
+impl Summary {
+    fn of(config: &Config) -> Summary {
+        let count = |wanted: fn(&ValidatorKind) -> bool| {
+            config
+                .validators()
+                .iter()
+                .filter(|validator| wanted(&validator.kind))
+                .count()
+        };
+        Summary {
+            static_validators: count(|kind| matches!(kind, ValidatorKind::Static { .. })),
+            notaryv1_validators: count(|kind| matches!(kind, ValidatorKind::NotaryV1(_))),
+            cosign_validators: count(|kind| matches!(kind, ValidatorKind::Cosign(_))),
+            notation_validators: count(|kind| matches!(kind, ValidatorKind::Notation(_))),
+            rules: config.rules().len(),
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let validators = self.static_validators
+            + self.notaryv1_validators
+            + self.cosign_validators
+            + self.notation_validators;
+        write!(f, "{validators} validator{}", plural(validators))?;
+        let kinds = [
+            (self.static_validators, "static"),
+            (self.notaryv1_validators, "notaryv1"),
+            (self.cosign_validators, "cosign"),
+            (self.notation_validators, "notation"),
+        ];
+        let present: Vec<String> = kinds
+            .iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, kind)| format!("{count} {kind}"))
+            .collect();
+        if !present.is_empty() {
+            write!(f, " ({})", present.join(", "))?;
+        }
+        write!(f, ", {} rule{}", self.rules, plural(self.rules))
+    }
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Checks a configuration document.
+pub fn check(text: &str) -> Result<Summary, Vec<ConfigError>> {
+    Config::from_yaml(text).map(|config| Summary::of(&config))
+}
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    Help,
+    Check { config: Option<PathBuf> },
+}
+
+fn parse_args(args: &[String]) -> Result<Request, String> {
+    let mut config = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = match arg.as_str() {
+            "-h" | "--help" => return Ok(Request::Help),
+            "-c" | "--config" => rest
+                .next()
+                .ok_or_else(|| format!("option '{arg}' requires an argument"))?
+                .clone(),
+            other => match other.strip_prefix("--config=") {
+                Some(value) => value.to_owned(),
+                None if other.starts_with('-') => {
+                    return Err(format!("unrecognized option '{other}'"))
+                }
+                None => return Err(format!("unexpected argument '{other}'")),
+            },
+        };
+        if config.replace(PathBuf::from(value)).is_some() {
+            return Err("option '--config' given more than once".to_owned());
+        }
+    }
+    Ok(Request::Check { config })
+}
+
+/// Runs `check-config` with the arguments that follow it; returns the exit code.
+pub fn run(args: &[String]) -> i32 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run_with(
+        args,
+        Path::new(Config::DEFAULT_PATH),
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+    )
+}
+
+fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    // Write errors on stdout/stderr (e.g. a closed pipe) cannot be reported anywhere.
+    let request = match parse_args(args) {
+        Ok(request) => request,
+        Err(message) => {
+            let _ = writeln!(err, "tastevin check-config: {message}");
+            let _ = writeln!(
+                err,
+                "Try 'tastevin check-config --help' for more information."
+            );
+            return 2;
+        }
+    };
+    let (path, result) = match request {
+        Request::Help => {
+            let _ = out.write_all(HELP.as_bytes());
+            return 0;
+        }
+        Request::Check { config: Some(path) } => {
+            let result = Config::load(&path);
+            (path.display().to_string(), result)
+        }
+        Request::Check { config: None } if default_path.exists() => (
+            default_path.display().to_string(),
+            Config::load(default_path),
+        ),
+        Request::Check { config: None } => {
+            let _ = writeln!(
+                out,
+                "{} does not exist; checking the built-in default configuration",
+                default_path.display()
+            );
+            let result = Config::from_yaml(Config::embedded_default_text());
+            ("built-in default".to_owned(), result)
+        }
+    };
+    match result {
+        Ok(config) => {
+            let _ = writeln!(out, "{path}: OK, {}", Summary::of(&config));
+            0
+        }
+        Err(errors) => {
+            for error in &errors {
+                match error {
+                    ConfigError::Read { .. } => {
+                        let _ = writeln!(err, "{error}");
+                    }
+                    _ => {
+                        let _ = writeln!(err, "{path}: {error}");
+                    }
+                }
+            }
+            let count = errors.len();
+            let _ = writeln!(err, "{path}: {count} error{}", plural(count));
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    /// Runs with captured output; returns (exit code, stdout, stderr).
+    fn run_captured(list: &[&str], default_path: &Path) -> (i32, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run_with(&args(list), default_path, &mut out, &mut err);
+        (
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tastevin-check-config-{}", std::process::id()));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("{}: {e}", dir.display());
+        }
+        let path = dir.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            panic!("{}: {e}", path.display());
+        }
+        path
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse_args(&args(&[])), Ok(Request::Check { config: None }));
+        assert_eq!(parse_args(&args(&["--help"])), Ok(Request::Help));
+        assert_eq!(
+            parse_args(&args(&["-c", "a.yaml"])),
+            Ok(Request::Check {
+                config: Some("a.yaml".into())
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["--config=b.yaml"])),
+            Ok(Request::Check {
+                config: Some("b.yaml".into())
+            })
+        );
+        assert!(parse_args(&args(&["--config"])).is_err());
+        assert!(parse_args(&args(&["--verbose"])).is_err());
+        assert!(parse_args(&args(&["-c", "a", "-c", "b"])).is_err());
+        assert!(parse_args(&args(&["file.yaml"])).is_err());
+    }
+
+    #[test]
+    fn help_and_usage_errors() {
+        let nowhere = Path::new("/nonexistent/config.yaml");
+        let (code, out, _) = run_captured(&["-h"], nowhere);
+        assert_eq!(code, 0);
+        assert!(out.starts_with("Usage: tastevin check-config"));
+        let (code, _, err) = run_captured(&["--bogus"], nowhere);
+        assert_eq!(code, 2);
+        assert!(err.contains("unrecognized option '--bogus'"));
+    }
+
+    #[test]
+    fn summary_counts_validators_by_type() {
+        let summary = check("validators: [{name: a, type: static}, {name: b, type: static}]\npolicy: [{pattern: x}]\n");
+        assert_eq!(
+            summary.map(|s| s.to_string()).ok().as_deref(),
+            Some("2 validators (2 static), 1 rule")
+        );
+    }
+
+    #[test]
+    fn valid_file_exits_zero() {
+        let path = temp_file(
+            "valid.yaml",
+            "validators: [{name: default, type: static}]\npolicy: [{pattern: x}]\n",
+        );
+        let path_text = path.display().to_string();
+        let (code, out, err) = run_captured(&["--config", &path_text], Path::new("/nonexistent"));
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert_eq!(
+            out,
+            format!("{path_text}: OK, 1 validator (1 static), 1 rule\n")
+        );
+    }
+
+    #[test]
+    fn invalid_file_lists_every_error_and_exits_one() {
+        let path = temp_file(
+            "invalid.yaml",
+            "validators:\n  - name: a\n    type: cosign\npolicy:\n  - pattern: \"[x\"\n",
+        );
+        let path_text = path.display().to_string();
+        let (code, out, err) = run_captured(&["-c", &path_text], Path::new("/nonexistent"));
+        assert_eq!((code, out.as_str()), (1, ""));
+        let expected = format!(
+            "{p}: validators[0].trustRoots: no trust roots provided for validator a (line 2)\n\
+             {p}: policy[0].pattern: invalid glob pattern: '[' without a closing ']' (line 5)\n\
+             {p}: 2 errors\n",
+            p = path_text
+        );
+        assert_eq!(err, expected);
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let (code, _, err) =
+            run_captured(&["-c", "/nonexistent/x.yaml"], Path::new("/nonexistent"));
+        assert_eq!(code, 1);
+        assert!(err.starts_with("/nonexistent/x.yaml: "), "{err}");
+    }
+
+    #[test]
+    fn absent_default_path_falls_back_to_the_built_in_configuration() {
+        let (code, out, _) = run_captured(&[], Path::new("/nonexistent/config.yaml"));
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("checking the built-in default configuration"),
+            "{out}"
+        );
+        assert!(
+            out.contains("built-in default: OK, 2 validators (2 static), 2 rules"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn present_default_path_is_checked() {
+        let path = temp_file("default.yaml", "validators: []\n");
+        let (code, _, err) = run_captured(&[], &path);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("validators: must contain at least 1 item"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! `tastevin review`: runs the admission engine on an AdmissionReview, or on a bare workload
+//! manifest (JSON or YAML) wrapped in a CREATE AdmissionReview, and prints the answer the
+//! webhook would send. `--explain` shows, per image, how the decision was reached.
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::{ArgError, Args};
+use crate::admission::engine::ImageOutcome;
+use crate::admission::{Admission, Reviewed, Settings};
+use crate::config::Config;
+use crate::image_ref::ImageRef;
+use crate::metrics::Metrics;
+use crate::policy;
+
+const USAGE: &str = "\
+Usage: tastevin review [OPTIONS] [FILE|-]
+
+Runs the admission engine on FILE (standard input when FILE is '-' or absent) and prints
+the AdmissionReview answer that POST /mutate would send.
+
+FILE is an AdmissionReview (JSON), or a single Pod, Deployment, ReplicaSet, DaemonSet,
+StatefulSet, ReplicationController, Job or CronJob manifest (JSON or YAML), which is
+wrapped in a CREATE AdmissionReview for namespace metadata.namespace (or 'default').
+
+Options:
+      --config FILE  policy configuration [default: /app/config/config.yaml, or the
+                     embedded deny-by-default configuration when that file is absent]
+      --explain      before the answer, print for every image its normalised reference,
+                     the rule that matched and why it beat the others, the validator and
+                     the verdict
+  -h, --help         print this help
+
+The environment variables DETECTION_MODE, RESOURCE_VALIDATION_MODE,
+AUTOMATIC_UNCHANGED_APPROVAL, AUTOMATIC_CHILD_APPROVAL and REQUEST_DEADLINE_SECONDS apply
+as they do for 'tastevin serve'.
+
+Exit status: 0 if the request is admitted, 1 if it is denied, 2 on usage, configuration
+or input errors.
+";
+
+/// Largest input read, the same bound as the webhook's request body limit.
+const MAX_INPUT_BYTES: usize = 8 << 20;
+
+/// uid of the AdmissionReview built around a bare manifest.
+const WRAPPED_UID: &str = "tastevin-review";
+
+/// Runs `tastevin review` with the arguments after the command name.
+pub fn run(args: &[String]) -> i32 {
+    let args = match Args::parse(args, &["--config"], &["--explain", "-h", "--help"]) {
+        Ok(args) => args,
+        Err(err) => return usage_error(&err),
+    };
+    if args.switch("-h") || args.switch("--help") {
+        print!("{USAGE}");
+        return 0;
+    }
+    if args.positional.len() > 1 {
+        return usage_error(&ArgError::Unknown(
+            args.positional.get(1).cloned().unwrap_or_default(),
+        ));
+    }
+    let config = match load_config(args.value("--config")) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("tastevin review: {message}");
+            return 2;
+        }
+    };
+    let input = match read_input(args.positional.first().map(String::as_str)) {
+        Ok(input) => input,
+        Err(message) => {
+            eprintln!("tastevin review: {message}");
+            return 2;
+        }
+    };
+    let body = match review_body(&input) {
+        Ok(body) => body,
+        Err(message) => {
+            eprintln!("tastevin review: {message}");
+            return 2;
+        }
+    };
+    // The CLI's decisions are not the server's: count them in a registry of their own.
+    let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
+    let admission = Admission::with_metrics(Arc::new(config), Settings::from_env(), metrics);
+    match admission.review(&body) {
+        Ok(reviewed) => {
+            if args.switch("--explain") {
+                print!("{}", explain(admission.config(), &reviewed));
+            }
+            println!("{}", String::from_utf8_lossy(&reviewed.json));
+            if reviewed.response.allowed {
+                0
+            } else {
+                1
+            }
+        }
+        Err(failure) => {
+            eprintln!("tastevin review: {failure}");
+            2
+        }
+    }
+}
+
+fn usage_error(err: &ArgError) -> i32 {
+    eprintln!("tastevin review: {err}\nTry 'tastevin review --help' for more information.");
+    2
+}
+
+fn load_config(path: Option<&str>) -> Result<Config, String> {
+    let path = match path {
+        Some(path) => Path::new(path),
+        None if Path::new(Config::DEFAULT_PATH).exists() => Path::new(Config::DEFAULT_PATH),
+        None => return Ok(Config::embedded_default()),
+    };
+    Config::load(path).map_err(|errors| {
+        let mut message = format!("{} is not a valid configuration:", path.display());
+        for error in errors {
+            let _ = write!(message, "\n  {error}");
+        }
+        message
+    })
+}
+
+fn read_input(file: Option<&str>) -> Result<Vec<u8>, String> {
+    let mut input = Vec::new();
+    let limit = MAX_INPUT_BYTES as u64 + 1;
+    let read = match file {
+        None | Some("-") => std::io::stdin().take(limit).read_to_end(&mut input),
+        Some(path) => std::fs::File::open(path)
+            .and_then(|file| file.take(limit).read_to_end(&mut input))
+            .map_err(|err| {
+                std::io::Error::new(err.kind(), format!("cannot read {path}: {err}"))
+            }),
+    };
+    read.map_err(|err| err.to_string())?;
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(format!("input is larger than {MAX_INPUT_BYTES} bytes"));
+    }
+    Ok(input)
+}
+
+/// The AdmissionReview to decide: the input itself when it is one (byte for byte, so that
+/// the webhook's JSON checks apply), else a CREATE review wrapped around the manifest.
+fn review_body(input: &[u8]) -> Result<Vec<u8>, String> {
+    if let Ok(document) = serde_json::from_slice::<Value>(input) {
+        if is_admission_review(&document) {
+            return Ok(input.to_vec());
+        }
+        return wrap_manifest(document);
+    }
+    let text = std::str::from_utf8(input).map_err(|err| format!("input is not UTF-8: {err}"))?;
+    let document: Value = serde_norway::from_str(text)
+        .map_err(|err| format!("input is neither JSON nor a single YAML document: {err}"))?;
+    if is_admission_review(&document) {
+        return serde_json::to_vec(&document).map_err(|err| err.to_string());
+    }
+    wrap_manifest(document)
+}
+
+fn is_admission_review(document: &Value) -> bool {
+    document.get("kind").and_then(Value::as_str) == Some("AdmissionReview")
+        || document.get("request").is_some()
+}
+
+fn wrap_manifest(manifest: Value) -> Result<Vec<u8>, String> {
+    let Some(kind) = manifest.get("kind").and_then(Value::as_str) else {
+        return Err("the manifest has no 'kind'".to_owned());
+    };
+    let api_version = manifest
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("v1");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let namespace = manifest
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": WRAPPED_UID,
+            "kind": {"group": group, "version": version, "kind": kind},
+            "operation": "CREATE",
+            "namespace": namespace,
+            "object": manifest,
+        }
+    });
+    serde_json::to_vec(&review).map_err(|err| err.to_string())
+}
+
+/// The human-readable account of `--explain`.
+fn explain(config: &Config, reviewed: &Reviewed) -> String {
+    let mut text = String::new();
+    let evaluation = &reviewed.evaluation;
+    if evaluation.outcomes.is_empty() {
+        let _ = writeln!(text, "no image was validated");
+    }
+    for outcome in &evaluation.outcomes {
+        explain_image(config, outcome, &mut text);
+    }
+    let response = &reviewed.response;
+    let verdict = if response.allowed {
+        "admitted"
+    } else {
+        "denied"
+    };
+    let _ = writeln!(text, "decision: {verdict}");
+    if let Some(status) = &response.status {
+        let _ = writeln!(text, "  message: {}", status.message);
+    }
+    for warning in &response.warnings {
+        let _ = writeln!(text, "  warning: {warning}");
+    }
+    if let Some(patch) = &response.patch {
+        let _ = writeln!(text, "  patch: {}", String::from_utf8_lossy(patch));
+        let encoded = base64::engine::general_purpose::STANDARD.encode(patch);
+        let _ = writeln!(text, "  (sent base64-encoded: {encoded})");
+    }
+    text
+}
+
+fn explain_image(config: &Config, outcome: &ImageOutcome, text: &mut String) {
+    let _ = writeln!(text, "image {}", outcome.raw);
+    match &outcome.normalised {
+        Some(normalised) => {
+            let _ = writeln!(text, "  reference: {normalised}");
+            if let Ok(image) = ImageRef::parse(&outcome.raw) {
+                let _ = writeln!(text, "  rule:");
+                for line in policy::explain(config, &image).lines() {
+                    let _ = writeln!(text, "    {line}");
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(text, "  reference: not a valid image reference");
+        }
+    }
+    if let Some(validator) = &outcome.validator {
+        let _ = writeln!(
+            text,
+            "  validator: {} (type {})",
+            validator.name, validator.type_name
+        );
+    }
+    let verdict = match (&outcome.result, outcome.skipped, outcome.timed_out) {
+        (_, _, true) => "not finished before the request deadline".to_owned(),
+        (Ok(_), Some(reason), _) => format!("admitted without validation: {}", reason.label()),
+        (Ok(admitted), None, _) => match &admitted.patch_value {
+            Some(pinned) => format!("admitted, pinned to {pinned}"),
+            None => "admitted, reference unchanged".to_owned(),
+        },
+        (Err(message), _, _) => format!("denied: {message}"),
+    };
+    let _ = writeln!(text, "  verdict: {verdict}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(input: &str) -> Value {
+        let body = review_body(input.as_bytes()).expect("reviewable input");
+        serde_json::from_slice(&body).expect("JSON")
+    }
+
+    #[test]
+    fn admission_reviews_are_passed_through_byte_for_byte() {
+        let input = br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}}"#;
+        assert_eq!(review_body(input).expect("review"), input.to_vec());
+    }
+
+    #[test]
+    fn json_manifests_are_wrapped_in_a_create_review() {
+        let review = wrapped(
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"shop"},
+                "spec":{"template":{"spec":{"containers":[{"image":"nginx"}]}}}}"#,
+        );
+        assert_eq!(review["request"]["operation"], "CREATE");
+        assert_eq!(review["request"]["uid"], WRAPPED_UID);
+        assert_eq!(review["request"]["namespace"], "shop");
+        assert_eq!(
+            review["request"]["kind"],
+            json!({"group":"apps","version":"v1","kind":"Deployment"})
+        );
+        assert_eq!(review["request"]["object"]["metadata"]["name"], "web");
+    }
+
+    #[test]
+    fn yaml_manifests_are_wrapped_too() {
+        let review = wrapped(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: busybox:1.36\n",
+        );
+        assert_eq!(
+            review["request"]["kind"],
+            json!({"group":"","version":"v1","kind":"Pod"})
+        );
+        assert_eq!(review["request"]["namespace"], "default");
+        assert_eq!(
+            review["request"]["object"]["spec"]["containers"][0]["image"],
+            "busybox:1.36"
+        );
+    }
+
+    #[test]
+    fn inputs_that_are_not_manifests_are_refused() {
+        assert!(review_body(b"{\"spec\":{}}").is_err());
+        assert!(review_body(b"\xff\xfe").is_err());
+        assert!(review_body(b"a: [").is_err());
+    }
+}
