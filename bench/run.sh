@@ -38,6 +38,12 @@ if [[ ${1:-} != --no-build ]]; then
 fi
 [[ -x $SERVER && -x $LOADGEN ]] || die "missing $SERVER or $LOADGEN: run without --no-build"
 
+# Client and server share the machine: anything else running skews every figure.
+LOAD_AVERAGE=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$LOAD_AVERAGE" 'BEGIN { exit !(l > 1.0) }'; then
+    echo "bench: WARNING: load average is $LOAD_AVERAGE; other work on this machine will skew the figures" >&2
+fi
+
 # From here on everything must finish within MEASURE_BUDGET seconds.
 MEASURE_START=$SECONDS
 remaining() { echo $((MEASURE_BUDGET - (SECONDS - MEASURE_START))); }
@@ -79,9 +85,15 @@ start_server() {
     "$SERVER" serve --listen "127.0.0.1:$PORT" "$@" >"$OUT/server-$name.log" 2>&1 &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")
-    # $! is the server itself (started directly, not through a subshell); make sure.
-    [[ $(readlink "/proc/$SERVER_PID/exe") == "$SERVER" ]] \
-        || die "PID $SERVER_PID is not $SERVER"
+    # $! is the server itself (started directly, not through a subshell); make sure, giving
+    # the forked shell a moment to exec.
+    local exe=
+    for _ in $(seq 50); do
+        exe=$(readlink "/proc/$SERVER_PID/exe" 2>/dev/null) || true
+        [[ $exe == "$SERVER" ]] && break
+        sleep 0.02
+    done
+    [[ $exe == "$SERVER" ]] || die "PID $SERVER_PID is $exe, not $SERVER"
     for _ in $(seq 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
             return
@@ -130,9 +142,6 @@ start_server default
 sleep 5
 IDLE_RSS=$(rss_kib "$SERVER_PID")
 
-echo "== $IDLE_CONNECTIONS idle TLS connections"
-loadgen_json idle --url "https://127.0.0.1:$PORT/health" --idle-connections "$IDLE_CONNECTIONS"
-
 echo "== /mutate minimal Pod, $CONNECTIONS connections, ${DURATION}s"
 loadgen_json mutate-minimal --url "https://127.0.0.1:$PORT/mutate" \
     --body bench/bodies/review-minimal.json "${MUTATE_ARGS[@]}"
@@ -148,6 +157,13 @@ start_server fifty-rules --config bench/configs/fifty-rules.yaml
 echo "== /mutate 3-container Deployment against 50 rules, $CONNECTIONS connections, ${DURATION}s"
 loadgen_json mutate-deployment-50 --url "https://127.0.0.1:$PORT/mutate" \
     --body bench/bodies/review-deployment-3.json "${MUTATE_ARGS[@]}"
+stop_server
+
+# A fresh server, so the figure is what the connections cost and not heap left by the loads.
+echo "== fresh server: $IDLE_CONNECTIONS idle TLS connections"
+start_server idle-connections
+sleep 1
+loadgen_json idle --url "https://127.0.0.1:$PORT/health" --idle-connections "$IDLE_CONNECTIONS"
 stop_server
 
 BINARY_SIZE=$(stat -c %s "$SERVER")
@@ -181,13 +197,18 @@ row "/mutate minimal, p99 ms" "$(ms "$MIN_P99")" "<= 1" "$(verdict "$MIN_P99" "<
 row "  (p50 / p90 / max ms)" "$(ms "$(field mutate-minimal .load.latency_us.p50)") / $(ms "$(field mutate-minimal .load.latency_us.p90)") / $(ms "$(field mutate-minimal .load.latency_us.max)")" "" ""
 row "/metrics p99 ms under /mutate load" "$(ms "$PROBE_P99")" "<= 1" "$(verdict "$PROBE_P99" "<=" 1000)"
 row "  (/mutate req/s during the probe)" "$PROBE_RPS" "" ""
+row "  (server CPU us/request; loadgen CPU s)" "$(field mutate-minimal .cpu_secs.server_us_per_request); $(field mutate-minimal .cpu_secs.client)" "" ""
 row "/mutate 3-container Deployment, 50 rules, req/s" "$DEP_RPS" ">= 20000" "$(verdict "$DEP_RPS" ">=" 20000)"
 row "/mutate 3-container Deployment, 50 rules, p99 ms" "$(ms "$DEP_P99")" "<= 1" "$(verdict "$DEP_P99" "<=" 1000)"
+row "  (p50 / p90 / max ms)" "$(ms "$(field mutate-deployment-50 .load.latency_us.p50)") / $(ms "$(field mutate-deployment-50 .load.latency_us.p90)") / $(ms "$(field mutate-deployment-50 .load.latency_us.max)")" "" ""
+row "  (server CPU us/request; loadgen CPU s)" "$(field mutate-deployment-50 .cpu_secs.server_us_per_request); $(field mutate-deployment-50 .cpu_secs.client)" "" ""
 row "idle RSS MiB (5 s after start)" "$(mib "$IDLE_RSS")" "<= 4" "$(verdict "$IDLE_RSS" "<=" 4096)"
 row "RSS MiB with $IDLE_OPENED idle TLS connections" "$(mib "$IDLE_CONN_RSS")" "<= 16" "$(verdict "$IDLE_CONN_RSS" "<=" 16384)"
-row "peak RSS MiB under /mutate load" "$(mib "$PEAK_RSS")" "" ""
+row "  (RSS MiB of that server before them)" "$(mib "$(field idle .server_rss_kib.before)")" "" ""
+row "peak RSS MiB under /mutate minimal load" "$(mib "$PEAK_RSS")" "" ""
+row "peak RSS MiB under /mutate 50-rule load" "$(mib "$(field mutate-deployment-50 .server_rss_kib.peak)")" "" ""
 row "binary size bytes (stripped)" "$BINARY_SIZE" "" ""
 echo
 echo "JSON per scenario and server logs: $OUT"
-echo "measuring took $((SECONDS - MEASURE_START)) s"
+echo "measuring took $((SECONDS - MEASURE_START)) s; load average before: $LOAD_AVERAGE"
 exit "$FAILED"

@@ -57,6 +57,8 @@ pub struct Tally {
     pub latencies: Histogram,
     pub errors: [u64; ErrorKind::ALL.len()],
     statuses: Box<[u64]>,
+    /// Answers including those of the warm-up, to relate them to CPU time of the whole run.
+    pub answered_with_warmup: u64,
 }
 
 impl Default for Tally {
@@ -65,6 +67,7 @@ impl Default for Tally {
             latencies: Histogram::default(),
             errors: [0; ErrorKind::ALL.len()],
             statuses: vec![0; STATUS_SLOTS].into_boxed_slice(),
+            answered_with_warmup: 0,
         }
     }
 }
@@ -91,6 +94,7 @@ impl Tally {
         for (mine, theirs) in self.statuses.iter_mut().zip(other.statuses.iter()) {
             *mine += theirs;
         }
+        self.answered_with_warmup += other.answered_with_warmup;
     }
 
     /// Answers received (any status).
@@ -158,6 +162,7 @@ fn one_request(
     let counted = started >= window.counted_from;
     match outcome {
         Ok(status) => {
+            tally.answered_with_warmup += 1;
             if counted {
                 tally.answer(status, finished - started);
             }
@@ -317,11 +322,28 @@ mod tests {
             vec![(503, result.load.answered())]
         );
         assert_eq!(result.load.error_total(), 0);
+        assert_eq!(result.load.answered_with_warmup, result.load.answered());
         let probe = result.probe.unwrap();
         assert!(
             (5..=20).contains(&probe.answered()),
             "probe sent {}",
             probe.answered()
+        );
+    }
+
+    #[test]
+    fn warm_up_answers_are_not_counted() {
+        let dialer = fixed_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let request = PreparedRequest::new("GET", "x", "/", None);
+        let mut plan = plan(dialer, request);
+        plan.warmup = Duration::from_millis(150);
+        let result = run(&plan);
+        assert!(result.load.answered() > 0);
+        assert!(result.load.answered_with_warmup > result.load.answered());
+        assert!(
+            result.measured < Duration::from_millis(250),
+            "{:?}",
+            result.measured
         );
     }
 

@@ -3,6 +3,7 @@
 //! optional probe connection, and the server's resident memory read from /proc.
 
 mod connection;
+mod cpu;
 mod histogram;
 mod idle;
 mod load;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use connection::Dialer;
 use load::{LoadPlan, PreparedRequest};
 use options::{Command, Options};
-use report::{LoadReport, RssAround};
+use report::{CpuUse, LoadReport, RssAround};
 use target::Target;
 
 /// Exit status when the run completed but some requests failed or were not answered 2xx.
@@ -125,7 +126,9 @@ fn run(options: &Options) -> Result<ExitCode, String> {
 
     let rss_before = options.server_pid.and_then(rss::vm_rss_kib);
     let sampler = options.server_pid.map(rss::PeakSampler::start);
+    let cpu_before = CpuUse::now(options.server_pid);
     let result = load::run(&plan);
+    let cpu = CpuUse::now(options.server_pid).since(&cpu_before);
     let rss = options.server_pid.map(|pid| RssAround {
         before: rss_before,
         peak: sampler.and_then(rss::PeakSampler::finish),
@@ -139,6 +142,7 @@ fn run(options: &Options) -> Result<ExitCode, String> {
         probe_url: options.probe_url.as_deref(),
         result: &result,
         rss,
+        cpu,
     };
     if options.json {
         println!("{}", report.to_json());

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::connection::ErrorKind;
+use crate::cpu;
 use crate::idle::IdleResult;
 use crate::load::{LoadResult, Tally};
 
@@ -16,6 +17,31 @@ pub struct RssAround {
     pub after: Option<u64>,
 }
 
+/// CPU time used by the server and by loadgen itself, over the whole run (warm-up included).
+#[derive(Default)]
+pub struct CpuUse {
+    pub server: Option<Duration>,
+    pub client: Option<Duration>,
+}
+
+impl CpuUse {
+    pub fn now(server_pid: Option<u32>) -> CpuUse {
+        CpuUse {
+            server: server_pid.and_then(cpu::cpu_time),
+            client: cpu::own_cpu_time(),
+        }
+    }
+
+    pub fn since(&self, earlier: &CpuUse) -> CpuUse {
+        let delta =
+            |now: Option<Duration>, then: Option<Duration>| Some(now?.saturating_sub(then?));
+        CpuUse {
+            server: delta(self.server, earlier.server),
+            client: delta(self.client, earlier.client),
+        }
+    }
+}
+
 pub struct LoadReport<'a> {
     pub url: &'a str,
     pub method: &'a str,
@@ -23,6 +49,7 @@ pub struct LoadReport<'a> {
     pub probe_url: Option<&'a str>,
     pub result: &'a LoadResult,
     pub rss: Option<RssAround>,
+    pub cpu: CpuUse,
 }
 
 fn micros(d: Duration) -> f64 {
@@ -124,6 +151,19 @@ impl LoadReport<'_> {
         }
     }
 
+    /// Server CPU time per answer, over the whole run including the warm-up.
+    pub fn server_cpu_per_request(&self) -> Option<Duration> {
+        let server = self.cpu.server?;
+        let answered = self.result.load.answered_with_warmup
+            + self
+                .result
+                .probe
+                .as_ref()
+                .map_or(0, |p| p.answered_with_warmup);
+        let answered = u32::try_from(answered).ok().filter(|&n| n > 0)?;
+        Some(server / answered)
+    }
+
     pub fn to_json(&self) -> Value {
         let mut report = json!({
             "url": self.url,
@@ -138,6 +178,11 @@ impl LoadReport<'_> {
             probe["url"] = json!(url);
             report["probe"] = probe;
         }
+        report["cpu_secs"] = json!({
+            "server": self.cpu.server.map(|d| d.as_secs_f64()),
+            "client": self.cpu.client.map(|d| d.as_secs_f64()),
+            "server_us_per_request": self.server_cpu_per_request().map(micros),
+        });
         if let Some(rss) = &self.rss {
             report["server_rss_kib"] = json!({
                 "before": kib_json(rss.before),
@@ -168,6 +213,16 @@ impl LoadReport<'_> {
         if let (Some(probe), Some(url)) = (&self.result.probe, self.probe_url) {
             let _ = writeln!(out, "probe GET {url}  ({} answered)", probe.answered());
             tally_text(&mut out, probe);
+        }
+        if let Some(server) = self.cpu.server {
+            let _ = writeln!(
+                out,
+                "cpu         server {:.2} s ({:.1} us/request), loadgen {:.2} s",
+                server.as_secs_f64(),
+                self.server_cpu_per_request()
+                    .map_or(0.0, |d| d.as_secs_f64() * 1e6),
+                self.cpu.client.map_or(0.0, |d| d.as_secs_f64()),
+            );
         }
         if let Some(rss) = &self.rss {
             let _ = writeln!(
