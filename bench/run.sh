@@ -196,6 +196,7 @@ row "/mutate minimal, req/s ($CONNECTIONS conn)" "$MIN_RPS" ">= 30000" "$(verdic
 row "/mutate minimal, p99 ms" "$(ms "$MIN_P99")" "<= 1" "$(verdict "$MIN_P99" "<=" 1000)"
 row "  (p50 / p90 / max ms)" "$(ms "$(field mutate-minimal .load.latency_us.p50)") / $(ms "$(field mutate-minimal .load.latency_us.p90)") / $(ms "$(field mutate-minimal .load.latency_us.max)")" "" ""
 row "/metrics p99 ms under /mutate load" "$(ms "$PROBE_P99")" "<= 1" "$(verdict "$PROBE_P99" "<=" 1000)"
+row "  (p50 / p90 / max ms; $(field metrics-probe .probe.answered) probes)" "$(ms "$(field metrics-probe .probe.latency_us.p50)") / $(ms "$(field metrics-probe .probe.latency_us.p90)") / $(ms "$(field metrics-probe .probe.latency_us.max)")" "" ""
 row "  (/mutate req/s during the probe)" "$PROBE_RPS" "" ""
 row "  (server CPU us/request; loadgen CPU s)" "$(field mutate-minimal .cpu_secs.server_us_per_request); $(field mutate-minimal .cpu_secs.client)" "" ""
 row "/mutate 3-container Deployment, 50 rules, req/s" "$DEP_RPS" ">= 20000" "$(verdict "$DEP_RPS" ">=" 20000)"
