@@ -209,7 +209,16 @@ row "  (RSS MiB of that server before them)" "$(mib "$(field idle .server_rss_ki
 row "peak RSS MiB under /mutate minimal load" "$(mib "$PEAK_RSS")" "" ""
 row "peak RSS MiB under /mutate 50-rule load" "$(mib "$(field mutate-deployment-50 .server_rss_kib.peak)")" "" ""
 row "binary size bytes (stripped)" "$BINARY_SIZE" "" ""
+jq -n --argjson idle_rss_kib "${IDLE_RSS:-null}" --argjson binary_bytes "$BINARY_SIZE" \
+    --arg load_average "$LOAD_AVERAGE" \
+    --slurpfile minimal "$OUT/mutate-minimal.json" --slurpfile probe "$OUT/metrics-probe.json" \
+    --slurpfile deployment "$OUT/mutate-deployment-50.json" --slurpfile idle "$OUT/idle.json" \
+    '{load_average_before: $load_average, idle_rss_kib: $idle_rss_kib, binary_bytes: $binary_bytes,
+      mutate_minimal: $minimal[0], metrics_probe: $probe[0], mutate_deployment_50_rules: $deployment[0],
+      idle_connections: $idle[0]}' >"$OUT/summary.json" 2>/dev/null \
+    || echo "bench: could not write $OUT/summary.json (a scenario left no JSON)" >&2
+
 echo
-echo "JSON per scenario and server logs: $OUT"
+echo "JSON per scenario, all of them in summary.json, and server logs: $OUT"
 echo "measuring took $((SECONDS - MEASURE_START)) s; load average before: $LOAD_AVERAGE"
 exit "$FAILED"
