@@ -6,6 +6,18 @@
 //! (HTTP framing, AdmissionReviews, configuration, image references) lives in this
 //! library so that tests and fuzz targets reach it without sockets.
 
+// A panic on untrusted input would take every connection down (release builds abort):
+// outside tests, no unwrap, expect, panic or unchecked indexing.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod admission;
 pub mod cli;
 pub mod config;

@@ -74,7 +74,12 @@ pub fn write(level: Level, message: std::fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let line = format_line(settings().format, level, &message.to_string(), SystemTime::now());
+    let line = format_line(
+        settings().format,
+        level,
+        &message.to_string(),
+        SystemTime::now(),
+    );
     // A closed stdout must not take the webhook down: the line is lost, nothing else.
     let _ = std::io::stdout().lock().write_all(line.as_bytes());
 }
@@ -87,7 +92,8 @@ fn format_line(format: Format, level: Level, message: &str, at: SystemTime) -> S
     match format {
         Format::Text => format!("{secs:.3} {:<5} {message}\n", level.as_str()),
         Format::Json => {
-            let value = serde_json::json!({ "level": level.as_str(), "msg": message, "time": secs });
+            let value =
+                serde_json::json!({ "level": level.as_str(), "msg": message, "time": secs });
             format!("{value}\n")
         }
     }

@@ -110,11 +110,13 @@ pub fn self_signed() -> Result<SelfSigned, TlsError> {
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
-    let certified =
-        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::SelfSigned(e.to_string()))?;
+    let certified = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| TlsError::SelfSigned(e.to_string()))?;
     let der = certified.cert.der().clone();
     let fingerprint = fingerprint(&der);
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
     Ok(SelfSigned {
         config: server_config(vec![der], key)?,
         fingerprint,
@@ -153,9 +155,12 @@ mod tests {
 
     #[test]
     fn missing_files_name_the_path() {
-        let e = load_server_config(Path::new("/nonexistent/c.pem"), Path::new("/nonexistent/k.pem"))
-            .err()
-            .unwrap();
+        let e = load_server_config(
+            Path::new("/nonexistent/c.pem"),
+            Path::new("/nonexistent/k.pem"),
+        )
+        .err()
+        .unwrap();
         assert!(e.to_string().contains("/nonexistent/c.pem"), "{e}");
     }
 }

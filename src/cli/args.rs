@@ -9,7 +9,11 @@ use std::str::FromStr;
 pub enum ArgError {
     Unknown(String),
     MissingValue(String),
-    Invalid { flag: String, value: String, why: String },
+    Invalid {
+        flag: String,
+        value: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for ArgError {
@@ -108,7 +112,13 @@ mod tests {
     #[test]
     fn values_switches_and_positionals() {
         let a = Args::parse(
-            &strings(&["--listen", "1.2.3.4:5", "--plain-http", "file", "--workers=3"]),
+            &strings(&[
+                "--listen",
+                "1.2.3.4:5",
+                "--plain-http",
+                "file",
+                "--workers=3",
+            ]),
             &["--listen", "--workers"],
             &["--plain-http"],
         )
@@ -130,6 +140,10 @@ mod tests {
             ArgError::MissingValue("--listen".into())
         );
         let a = Args::parse(&strings(&["--workers", "x"]), &["--workers"], &[]).unwrap();
-        assert!(a.parsed("--workers", 1usize).unwrap_err().to_string().contains("'x'"));
+        assert!(a
+            .parsed("--workers", 1usize)
+            .unwrap_err()
+            .to_string()
+            .contains("'x'"));
     }
 }

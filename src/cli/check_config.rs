@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, ConfigError, ValidatorKind};
 
 const HELP: &str = "\
-Usage: tastevin check-config [--config FILE]
+Usage: tastevin check-config [--config FILE] [--secrets DIR]
 
 Load a Connaisseur-format configuration (validators, policy) the way the webhook
 does at startup, and report every problem with its YAML path and line.
@@ -17,6 +17,9 @@ Options:
   -c, --config FILE  configuration to check (default: /app/config/config.yaml;
                      when that file does not exist, the built-in default
                      configuration is checked, as the webhook would use it)
+  -s, --secrets DIR  also check that every auth.secretName has a credential
+                     file (secret.yaml or .dockerconfigjson) under DIR/<name>/
+                     (the webhook reads them from /app/secrets)
   -h, --help         show this help and exit
 
 Exit status: 0 if the configuration is valid, 1 if it is not, 2 on a usage error.
@@ -93,32 +96,43 @@ pub fn check(text: &str) -> Result<Summary, Vec<ConfigError>> {
 #[derive(Debug, PartialEq, Eq)]
 enum Request {
     Help,
-    Check { config: Option<PathBuf> },
+    Check {
+        config: Option<PathBuf>,
+        secrets: Option<PathBuf>,
+    },
 }
 
 fn parse_args(args: &[String]) -> Result<Request, String> {
     let mut config = None;
+    let mut secrets = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
-        let value = match arg.as_str() {
+        let (option, value) = match arg.as_str() {
             "-h" | "--help" => return Ok(Request::Help),
-            "-c" | "--config" => rest
-                .next()
-                .ok_or_else(|| format!("option '{arg}' requires an argument"))?
-                .clone(),
-            other => match other.strip_prefix("--config=") {
-                Some(value) => value.to_owned(),
-                None if other.starts_with('-') => {
+            "-c" | "--config" | "-s" | "--secrets" => {
+                let value = rest
+                    .next()
+                    .ok_or_else(|| format!("option '{arg}' requires an argument"))?;
+                (arg.trim_start_matches('-'), value.as_str())
+            }
+            other => match other.split_once('=') {
+                Some(("--config", value)) => ("config", value),
+                Some(("--secrets", value)) => ("secrets", value),
+                _ if other.starts_with('-') => {
                     return Err(format!("unrecognized option '{other}'"))
                 }
-                None => return Err(format!("unexpected argument '{other}'")),
+                _ => return Err(format!("unexpected argument '{other}'")),
             },
         };
-        if config.replace(PathBuf::from(value)).is_some() {
-            return Err("option '--config' given more than once".to_owned());
+        let (slot, name) = match option {
+            "c" | "config" => (&mut config, "--config"),
+            _ => (&mut secrets, "--secrets"),
+        };
+        if slot.replace(PathBuf::from(value)).is_some() {
+            return Err(format!("option '{name}' given more than once"));
         }
     }
-    Ok(Request::Check { config })
+    Ok(Request::Check { config, secrets })
 }
 
 /// Runs `check-config` with the arguments that follow it; returns the exit code.
@@ -146,20 +160,23 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
             return 2;
         }
     };
-    let (path, result) = match request {
+    let (config, secrets) = match request {
         Request::Help => {
             let _ = out.write_all(HELP.as_bytes());
             return 0;
         }
-        Request::Check { config: Some(path) } => {
+        Request::Check { config, secrets } => (config, secrets),
+    };
+    let (path, loaded) = match config {
+        Some(path) => {
             let result = Config::load(&path);
             (path.display().to_string(), result)
         }
-        Request::Check { config: None } if default_path.exists() => (
+        None if default_path.exists() => (
             default_path.display().to_string(),
             Config::load(default_path),
         ),
-        Request::Check { config: None } => {
+        None => {
             let _ = writeln!(
                 out,
                 "{} does not exist; checking the built-in default configuration",
@@ -169,6 +186,10 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
             ("built-in default".to_owned(), result)
         }
     };
+    let result = loaded.and_then(|config| match &secrets {
+        Some(dir) => config.check_secrets(dir).map(|()| config),
+        None => Ok(config),
+    });
     match result {
         Ok(config) => {
             let _ = writeln!(out, "{path}: OK, {}", Summary::of(&config));
@@ -226,18 +247,34 @@ mod tests {
 
     #[test]
     fn arguments() {
-        assert_eq!(parse_args(&args(&[])), Ok(Request::Check { config: None }));
+        assert_eq!(
+            parse_args(&args(&[])),
+            Ok(Request::Check {
+                config: None,
+                secrets: None
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["--secrets=/s", "-c", "x"])),
+            Ok(Request::Check {
+                config: Some("x".into()),
+                secrets: Some("/s".into())
+            })
+        );
+        assert!(parse_args(&args(&["-s", "a", "--secrets", "b"])).is_err());
         assert_eq!(parse_args(&args(&["--help"])), Ok(Request::Help));
         assert_eq!(
             parse_args(&args(&["-c", "a.yaml"])),
             Ok(Request::Check {
-                config: Some("a.yaml".into())
+                config: Some("a.yaml".into()),
+                secrets: None
             })
         );
         assert_eq!(
             parse_args(&args(&["--config=b.yaml"])),
             Ok(Request::Check {
-                config: Some("b.yaml".into())
+                config: Some("b.yaml".into()),
+                secrets: None
             })
         );
         assert!(parse_args(&args(&["--config"])).is_err());
@@ -297,6 +334,26 @@ mod tests {
             p = path_text
         );
         assert_eq!(err, expected);
+    }
+
+    #[test]
+    fn secrets_are_checked_only_when_asked() {
+        let path = temp_file(
+            "with-secret.yaml",
+            "validators:\n  - name: default\n    type: notaryv1\n    auth: {secretName: creds}\n    trustRoots: [{name: default, key: x}]\npolicy: [{pattern: x}]\n",
+        );
+        let path_text = path.display().to_string();
+        let (code, _, _) = run_captured(&["-c", &path_text], Path::new("/nonexistent"));
+        assert_eq!(code, 0);
+        let (code, _, err) = run_captured(
+            &["-c", &path_text, "-s", "/nonexistent/secrets"],
+            Path::new("/nonexistent"),
+        );
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("validators[0].auth.secretName: no authentication file for secret"),
+            "{err}"
+        );
     }
 
     #[test]

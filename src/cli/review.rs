@@ -135,9 +135,7 @@ fn read_input(file: Option<&str>) -> Result<Vec<u8>, String> {
         None | Some("-") => std::io::stdin().take(limit).read_to_end(&mut input),
         Some(path) => std::fs::File::open(path)
             .and_then(|file| file.take(limit).read_to_end(&mut input))
-            .map_err(|err| {
-                std::io::Error::new(err.kind(), format!("cannot read {path}: {err}"))
-            }),
+            .map_err(|err| std::io::Error::new(err.kind(), format!("cannot read {path}: {err}"))),
     };
     read.map_err(|err| err.to_string())?;
     if input.len() > MAX_INPUT_BYTES {

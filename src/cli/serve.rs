@@ -96,7 +96,10 @@ pub fn run(raw: &[String]) -> i32 {
             }
         }
     };
-    let admission = Arc::new(Admission::new(Arc::new(config), AdmissionSettings::from_env()));
+    let admission = Arc::new(Admission::new(
+        Arc::new(config),
+        AdmissionSettings::from_env(),
+    ));
     let settings = Settings { tls, ..settings };
     match server::serve(settings, Router::new(admission)) {
         Ok(()) => 0,
@@ -186,7 +189,10 @@ fn load_config(path: Option<&str>) -> Result<Config, i32> {
     }
 }
 
-fn serving_tls(cert: Option<&str>, key: Option<&str>) -> Result<Arc<rustls::ServerConfig>, tls::TlsError> {
+fn serving_tls(
+    cert: Option<&str>,
+    key: Option<&str>,
+) -> Result<Arc<rustls::ServerConfig>, tls::TlsError> {
     let cert_path = Path::new(cert.unwrap_or(tls::DEFAULT_CERT_PATH));
     let key_path = Path::new(key.unwrap_or(tls::DEFAULT_KEY_PATH));
     if cert.is_some() || key.is_some() || (cert_path.exists() && key_path.exists()) {

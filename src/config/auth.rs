@@ -1,5 +1,7 @@
 //! The `auth` object of a validator: where registry / Notary credentials come from.
 
+use std::path::{Path, PathBuf};
+
 use serde::Deserialize;
 
 use super::error::Problem;
@@ -12,6 +14,29 @@ pub enum Auth {
     Secret(String),
     /// The ambient cloud / Kubernetes keychain (honoured by cosign only).
     Keychain,
+}
+
+/// Where Kubernetes secrets named by `auth.secretName` are mounted.
+pub const SECRETS_DIR: &str = "/app/secrets";
+/// Credential files looked for in a secret's directory, in order.
+pub const SECRET_FILES: [&str; 2] = ["secret.yaml", ".dockerconfigjson"];
+
+impl Auth {
+    /// For a secret: the first credential file that exists under `secrets_dir`, or the
+    /// directory that lacks one. Reading the file is the registry client's business.
+    pub fn secret_file(&self, secrets_dir: &Path) -> Option<Result<PathBuf, PathBuf>> {
+        let Auth::Secret(name) = self else {
+            return None;
+        };
+        let dir = secrets_dir.join(name);
+        Some(
+            SECRET_FILES
+                .iter()
+                .map(|file| dir.join(file))
+                .find(|path| path.is_file())
+                .ok_or(dir),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,6 +105,28 @@ mod tests {
             check("secretName: ../etc"),
             Err(("secretName", Problem::BadSecretName(_)))
         ));
+    }
+
+    #[test]
+    fn secret_files_are_looked_up_in_order() {
+        let base = std::env::temp_dir().join(format!("tastevin-auth-{}", std::process::id()));
+        let dir = base.join("creds");
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("{e}");
+        }
+        let secret = Auth::Secret("creds".into());
+        assert_eq!(secret.secret_file(&base), Some(Err(dir.clone())));
+        let docker = dir.join(".dockerconfigjson");
+        let yaml = dir.join("secret.yaml");
+        for path in [&docker, &yaml] {
+            if let Err(e) = std::fs::write(path, "{}") {
+                panic!("{e}");
+            }
+        }
+        assert_eq!(secret.secret_file(&base), Some(Ok(yaml.clone())));
+        let _ = std::fs::remove_file(&yaml);
+        assert_eq!(secret.secret_file(&base), Some(Ok(docker)));
+        assert_eq!(Auth::Keychain.secret_file(&base), None);
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub enum Problem {
     AuthWithoutSource,
     AuthPlainCredentials,
     BadSecretName(String),
+    /// Neither `secret.yaml` nor `.dockerconfigjson` in the secret's directory.
+    SecretMissing(PathBuf),
     BadPattern(String),
     RequiredWithDelegations,
     NegativeThreshold(i64),
@@ -138,6 +140,12 @@ impl fmt::Display for Problem {
             Self::BadSecretName(name) => write!(
                 f,
                 "secret name {name:?} must be a single path component (no '/', not '.' or '..')"
+            ),
+            Self::SecretMissing(dir) => write!(
+                f,
+                "no authentication file for secret: neither {}/secret.yaml nor {}/.dockerconfigjson exists",
+                dir.display(),
+                dir.display()
             ),
             Self::BadPattern(reason) => write!(f, "invalid glob pattern: {reason}"),
             Self::RequiredWithDelegations => {

@@ -16,6 +16,11 @@ use std::fmt;
 pub const MAX_PATTERN_LEN: usize = 1024;
 /// Most sequences `{…}` alternatives may expand into.
 pub const MAX_ALTERNATIVES: usize = 64;
+/// Expansion may make the compiled pattern at most this many times longer than the text
+/// (plus [`EXPANSION_ALLOWANCE`]), so that memory stays proportional to the configuration.
+pub const MAX_EXPANSION_FACTOR: usize = 4;
+/// Tokens every pattern may use regardless of its length.
+pub const EXPANSION_ALLOWANCE: usize = 64;
 
 /// A compiled pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +33,7 @@ enum Token {
     Literal(char),
     AnyChar,
     Star,
-    Class(Class),
+    Class(Box<Class>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +80,7 @@ impl fmt::Display for GlobError {
             Self::UnclosedAlternatives => f.write_str("'{' without a closing '}'"),
             Self::TooManyAlternatives => write!(
                 f,
-                "'{{…}}' alternatives expand to more than {MAX_ALTERNATIVES} patterns"
+                "'{{…}}' alternatives expand to more than {MAX_ALTERNATIVES} patterns or {MAX_EXPANSION_FACTOR} times the pattern's length"
             ),
         }
     }
@@ -93,6 +98,10 @@ impl Glob {
             chars: pattern.chars().peekable(),
         };
         let alternatives = parser.sequence(false)?;
+        let tokens: usize = alternatives.iter().map(Vec::len).sum();
+        if tokens > MAX_EXPANSION_FACTOR * pattern.chars().count() + EXPANSION_ALLOWANCE {
+            return Err(GlobError::TooManyAlternatives);
+        }
         Ok(Glob { alternatives })
     }
 
@@ -165,7 +174,7 @@ impl Parser<'_> {
                 }
                 '?' => Token::AnyChar,
                 '\\' => Token::Literal(self.chars.next().ok_or(GlobError::TrailingBackslash)?),
-                '[' => Token::Class(self.class()?),
+                '[' => Token::Class(Box::new(self.class()?)),
                 '{' => {
                     let choices = self.alternatives()?;
                     expansions = combine(&expansions, &choices)?;
@@ -378,6 +387,13 @@ mod tests {
         for (pattern, expected) in cases {
             assert_eq!(Glob::compile(pattern), Err(expected), "{pattern}");
         }
+        // 64 expansions of 6 tokens from 30 characters: within the count, over the size.
+        let six_groups = "{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}";
+        assert_eq!(
+            Glob::compile(six_groups),
+            Err(GlobError::TooManyAlternatives)
+        );
+        assert!(Glob::compile("{a,b}{c,d}{e,f}{g,h}{i,j}").is_ok());
         let long = "a".repeat(MAX_PATTERN_LEN + 1);
         assert_eq!(Glob::compile(&long), Err(GlobError::TooLong(long.len())));
     }

@@ -26,7 +26,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 
 pub use alerting::{AlertReceiver, AlertStream, AlertingConfig};
-pub use auth::Auth;
+pub use auth::{Auth, SECRETS_DIR, SECRET_FILES};
 pub use error::{ConfigError, Problem};
 pub use glob::{Glob, GlobError};
 pub use rule::{Mode, Rule, RuleOptions, VerificationLevel, VerifyTimestamp};
@@ -120,7 +120,9 @@ impl Config {
         };
         let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
         let mut text = String::new();
-        let limit = u64::try_from(MAX_CONFIG_BYTES).unwrap_or(u64::MAX) + 1;
+        let limit = u64::try_from(MAX_CONFIG_BYTES)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
         file.take(limit)
             .read_to_string(&mut text)
             .map_err(|e| read_error(e.to_string()))?;
@@ -161,6 +163,35 @@ impl Config {
     /// The `alerting` section if present (accepted for compatibility, not used).
     pub fn alerting(&self) -> Option<&AlertingConfig> {
         self.alerting.as_ref()
+    }
+
+    /// Checks that every secret named by an `auth.secretName` has a credential file under
+    /// `secrets_dir` (normally [`SECRETS_DIR`]); Connaisseur refuses to start otherwise.
+    pub fn check_secrets(&self, secrets_dir: &Path) -> Result<(), Vec<ConfigError>> {
+        let errors: Vec<ConfigError> = self
+            .validators
+            .iter()
+            .enumerate()
+            .filter_map(|(index, validator)| {
+                let auth = match &validator.kind {
+                    ValidatorKind::Static { .. } => None,
+                    ValidatorKind::NotaryV1(config) => config.auth.as_ref(),
+                    ValidatorKind::Cosign(config) => config.auth.as_ref(),
+                    ValidatorKind::Notation(config) => config.auth.as_ref(),
+                }?;
+                let missing = auth.secret_file(secrets_dir)?.err()?;
+                Some(ConfigError::Invalid {
+                    path: format!("validators[{index}].auth.secretName"),
+                    problem: Problem::SecretMissing(missing),
+                    line: None,
+                })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The validator of that name; the first one wins when names repeat, as in Connaisseur.
@@ -224,7 +255,10 @@ fn line_of_nearest(text: &str, path: &str) -> Option<usize> {
 
 /// First pass: the validators' heads; other top-level keys are looked at in pass two.
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(
+    default,
+    expecting = "a configuration mapping with validators and policy"
+)]
 struct Heads {
     validators: Option<Vec<ValidatorHead>>,
 }
@@ -776,6 +810,25 @@ alerting:
         for (rule, expected) in cases {
             assert_rejected(&format!("{base}{rule}"), expected);
         }
+    }
+
+    #[test]
+    fn missing_secrets_are_reported_with_the_validator_path() {
+        let text = "validators:\n  - name: a\n    type: static\n  - name: b\n    type: cosign\n    auth: {secretName: nowhere}\n    trustRoots: [{name: default, key: k8s://a/b}]\npolicy: [{pattern: x}]\n";
+        let config = Config::from_yaml(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let errors = config
+            .check_secrets(Path::new("/nonexistent/secrets"))
+            .err()
+            .unwrap_or_default();
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            ["validators[1].auth.secretName: no authentication file for secret: neither /nonexistent/secrets/nowhere/secret.yaml nor /nonexistent/secrets/nowhere/.dockerconfigjson exists"]
+        );
+        assert_eq!(
+            Config::embedded_default().check_secrets(Path::new("/nonexistent")),
+            Ok(())
+        );
     }
 
     #[test]

@@ -128,9 +128,12 @@ mod tests {
         let gate = Arc::new(Barrier::new(2));
         let pool: WorkerPool<u32, ()> = WorkerPool::new(1, 1, || {}).unwrap();
         let g = Arc::clone(&gate);
-        pool.submit(0, Box::new(move || {
-            g.wait();
-        }))
+        pool.submit(
+            0,
+            Box::new(move || {
+                g.wait();
+            }),
+        )
         .unwrap();
         // The worker may not have taken job 0 yet; fill until refused.
         let mut refused = false;

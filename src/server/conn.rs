@@ -106,7 +106,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(sock: TcpStream, transport: Transport, limits: Limits, id: u64, now: Instant) -> Conn {
+    pub fn new(
+        sock: TcpStream,
+        transport: Transport,
+        limits: Limits,
+        id: u64,
+        now: Instant,
+    ) -> Conn {
         let phase = match transport {
             Transport::Tls(_) => Phase::Handshake,
             Transport::Plain => Phase::Idle,
@@ -114,7 +120,7 @@ impl Conn {
         Conn {
             sock,
             transport,
-            decoder: RequestDecoder::new(limits.clone()),
+            decoder: RequestDecoder::new(limits),
             limits,
             input: Vec::new(),
             output: Vec::new(),
@@ -157,7 +163,8 @@ impl Conn {
     /// True when the connection is finished and the loop should drop it.
     pub fn is_done(&self) -> bool {
         let flushed = self.pending_output() == 0;
-        (self.close_after_flush && flushed) || (self.peer_closed && flushed && self.phase != Phase::Waiting)
+        (self.close_after_flush && flushed)
+            || (self.peer_closed && flushed && self.phase != Phase::Waiting)
     }
 
     /// Marks the connection to close after its current answer (drain, errors).
@@ -258,7 +265,11 @@ impl Conn {
             self.output_since = now;
         }
         response::encode(resp, keep, &mut self.output);
-        let next = if self.input.is_empty() { Phase::Idle } else { Phase::Reading };
+        let next = if self.input.is_empty() {
+            Phase::Idle
+        } else {
+            Phase::Reading
+        };
         self.enter(next, now);
     }
 
@@ -278,8 +289,12 @@ impl Conn {
         loop {
             let blocked = match &mut self.transport {
                 Transport::Tls(tls) => {
-                    while self.output_sent < self.output.len() {
-                        let n = tls.writer().write(&self.output[self.output_sent..])?;
+                    while let Some(rest) = self
+                        .output
+                        .get(self.output_sent..)
+                        .filter(|r| !r.is_empty())
+                    {
+                        let n = tls.writer().write(rest)?;
                         if n == 0 {
                             break;
                         }
@@ -361,7 +376,10 @@ fn read_plain_step(sock: &mut TcpStream, input: &mut Vec<u8>) -> io::Result<Step
     let old = input.len();
     input.resize(old + READ_CHUNK, 0);
     let result = loop {
-        match sock.read(&mut input[old..]) {
+        let Some(room) = input.get_mut(old..) else {
+            break Ok(0);
+        };
+        match sock.read(room) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => break other,
         }
@@ -413,7 +431,9 @@ fn read_tls_step(
     if n > 0 {
         let old = input.len();
         input.resize(old + n, 0);
-        tls.reader().read_exact(&mut input[old..])?;
+        if let Some(room) = input.get_mut(old..) {
+            tls.reader().read_exact(room)?;
+        }
     }
     if state.peer_has_closed() {
         return Ok(Step::Eof);

@@ -79,23 +79,50 @@ mod tests {
         let now = Instant::now();
         let mut d = Deadlines::new();
         assert_eq!(d.poll_timeout(now), None);
-        d.arm(now + Duration::from_secs(5), Timer { slot: 1, generation: 1 });
-        d.arm(now + Duration::from_secs(2), Timer { slot: 2, generation: 1 });
+        d.arm(
+            now + Duration::from_secs(5),
+            Timer {
+                slot: 1,
+                generation: 1,
+            },
+        );
+        d.arm(
+            now + Duration::from_secs(2),
+            Timer {
+                slot: 2,
+                generation: 1,
+            },
+        );
         assert_eq!(d.poll_timeout(now), Some(Duration::from_secs(2)));
         assert!(d.expired(now + Duration::from_secs(1)).is_empty());
         assert_eq!(
             d.expired(now + Duration::from_secs(3)),
-            vec![Timer { slot: 2, generation: 1 }]
+            vec![Timer {
+                slot: 2,
+                generation: 1
+            }]
         );
-        assert_eq!(d.poll_timeout(now + Duration::from_secs(3)), Some(Duration::from_secs(2)));
+        assert_eq!(
+            d.poll_timeout(now + Duration::from_secs(3)),
+            Some(Duration::from_secs(2))
+        );
     }
 
     #[test]
     fn overdue_timers_give_a_zero_timeout() {
         let now = Instant::now();
         let mut d = Deadlines::new();
-        d.arm(now, Timer { slot: 0, generation: 0 });
-        assert_eq!(d.poll_timeout(now + Duration::from_secs(1)), Some(Duration::ZERO));
+        d.arm(
+            now,
+            Timer {
+                slot: 0,
+                generation: 0,
+            },
+        );
+        assert_eq!(
+            d.poll_timeout(now + Duration::from_secs(1)),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]
@@ -103,7 +130,13 @@ mod tests {
         let now = Instant::now();
         let mut d = Deadlines::new();
         for g in 0..100 {
-            d.arm(now, Timer { slot: 0, generation: g });
+            d.arm(
+                now,
+                Timer {
+                    slot: 0,
+                    generation: g,
+                },
+            );
         }
         d.compact(1, |t| t.generation == 99);
         assert_eq!(d.len(), 1);

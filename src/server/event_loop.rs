@@ -64,7 +64,11 @@ pub fn serve(settings: Settings, router: Router) -> io::Result<()> {
     log_info!(
         "listening on {} ({})",
         listener.local_addr()?,
-        if settings.tls.is_some() { "https" } else { "plain http, for local experiments only" }
+        if settings.tls.is_some() {
+            "https"
+        } else {
+            "plain http, for local experiments only"
+        }
     );
     EventLoop::new(settings, router, listener)?.run()
 }
@@ -166,7 +170,9 @@ impl EventLoop {
 
     fn accept(&mut self) {
         loop {
-            let Some(listener) = &self.listener else { return };
+            let Some(listener) = &self.listener else {
+                return;
+            };
             match listener.accept() {
                 Ok((sock, _peer)) => self.admit(sock),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -213,14 +219,14 @@ impl EventLoop {
         let mut conn = Conn::new(
             sock,
             transport,
-            self.settings.limits.clone(),
+            self.settings.limits,
             self.next_id,
             Instant::now(),
         );
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(conn.socket(), Token(slot), Interest::READABLE)
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(conn.socket(), Token(slot), Interest::READABLE)
         {
             log_warn!("cannot register a connection: {e}");
             self.free.push(slot);
@@ -239,17 +245,21 @@ impl EventLoop {
     fn service(&mut self, slot: usize, readable: bool) {
         let now = Instant::now();
         let draining = self.drain_until.is_some();
-        let Some(conn) = self.slots.get_mut(slot).and_then(|c| c.as_mut()) else { return };
+        let Some(conn) = self.slots.get_mut(slot).and_then(|c| c.as_mut()) else {
+            return;
+        };
         let mut readable = readable;
         let mut failure = None;
         loop {
             let was_handshaking = conn.phase() == Phase::Handshake;
             if let Err(e) = conn.read(readable) {
-                failure = Some(if was_handshaking || e.kind() == io::ErrorKind::InvalidData {
-                    Some(RejectReason::Tls)
-                } else {
-                    None
-                });
+                failure = Some(
+                    if was_handshaking || e.kind() == io::ErrorKind::InvalidData {
+                        Some(RejectReason::Tls)
+                    } else {
+                        None
+                    },
+                );
                 break;
             }
             readable = false;
@@ -406,13 +416,16 @@ impl EventLoop {
             }
         }
         let slots = &self.slots;
-        self.deadlines.compact(self.open, |t| {
-            matches!(slots.get(t.slot), Some(Some(c)) if c.timer_generation == t.generation)
-        });
+        self.deadlines.compact(
+            self.open,
+            |t| matches!(slots.get(t.slot), Some(Some(c)) if c.timer_generation == t.generation),
+        );
     }
 
     fn close(&mut self, slot: usize) {
-        let Some(mut conn) = self.slots.get_mut(slot).and_then(|c| c.take()) else { return };
+        let Some(mut conn) = self.slots.get_mut(slot).and_then(|c| c.take()) else {
+            return;
+        };
         let _ = self.poll.registry().deregister(conn.socket());
         conn.shutdown();
         self.free.push(slot);
@@ -454,7 +467,10 @@ impl EventLoop {
 fn answer(conn: &mut Conn, meta: &RequestMeta, resp: &Response, now: Instant) {
     conn.answer(resp, meta.keep_alive, now);
     if let Some(path) = meta.metrics_path {
-        let seconds = now.saturating_duration_since(meta.started).as_secs_f64();
+        // `now` is when the event began; the answer was computed since.
+        let seconds = Instant::now()
+            .saturating_duration_since(meta.started)
+            .as_secs_f64();
         metrics::global().observe_http(&meta.method, path, resp.status, seconds);
     }
 }
