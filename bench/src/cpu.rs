@@ -28,6 +28,30 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(user + system)
 }
 
+/// CPU time used by the server and by loadgen itself, over the whole run (warm-up included).
+pub struct CpuUse {
+    pub server: Option<Duration>,
+    pub client: Option<Duration>,
+}
+
+impl CpuUse {
+    pub fn now(server_pid: Option<u32>) -> CpuUse {
+        CpuUse {
+            server: server_pid.and_then(cpu_time),
+            client: own_cpu_time(),
+        }
+    }
+
+    pub fn since(&self, earlier: &CpuUse) -> CpuUse {
+        let delta =
+            |now: Option<Duration>, then: Option<Duration>| Some(now?.saturating_sub(then?));
+        CpuUse {
+            server: delta(self.server, earlier.server),
+            client: delta(self.client, earlier.client),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +75,11 @@ mod tests {
         }
         std::hint::black_box(x);
         assert!(own_cpu_time().unwrap() >= before);
+        let used = CpuUse::now(None).since(&CpuUse {
+            server: None,
+            client: Some(before),
+        });
+        assert_eq!(used.server, None);
+        assert!(used.client.is_some());
     }
 }

@@ -18,9 +18,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use connection::Dialer;
+use cpu::CpuUse;
 use load::{LoadPlan, PreparedRequest};
 use options::{Command, Options};
-use report::{CpuUse, LoadReport, RssAround};
+use report::{LoadReport, RssAround};
 use target::Target;
 
 /// Exit status when the run completed but some requests failed or were not answered 2xx.

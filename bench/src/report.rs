@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::connection::ErrorKind;
-use crate::cpu;
+use crate::cpu::CpuUse;
 use crate::idle::IdleResult;
 use crate::load::{LoadResult, Tally};
 
@@ -15,31 +15,6 @@ pub struct RssAround {
     pub before: Option<u64>,
     pub peak: Option<u64>,
     pub after: Option<u64>,
-}
-
-/// CPU time used by the server and by loadgen itself, over the whole run (warm-up included).
-#[derive(Default)]
-pub struct CpuUse {
-    pub server: Option<Duration>,
-    pub client: Option<Duration>,
-}
-
-impl CpuUse {
-    pub fn now(server_pid: Option<u32>) -> CpuUse {
-        CpuUse {
-            server: server_pid.and_then(cpu::cpu_time),
-            client: cpu::own_cpu_time(),
-        }
-    }
-
-    pub fn since(&self, earlier: &CpuUse) -> CpuUse {
-        let delta =
-            |now: Option<Duration>, then: Option<Duration>| Some(now?.saturating_sub(then?));
-        CpuUse {
-            server: delta(self.server, earlier.server),
-            client: delta(self.client, earlier.client),
-        }
-    }
 }
 
 pub struct LoadReport<'a> {
