@@ -9,11 +9,18 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use tastevin::admission::{Admission, Reply, Settings};
 use tastevin::config::Config;
+use tastevin::metrics::Metrics;
 
 fn admission() -> &'static Admission {
     static ADMISSION: OnceLock<Admission> = OnceLock::new();
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
     ADMISSION.get_or_init(|| {
-        Admission::new(Arc::new(Config::embedded_default()), Settings::default())
+        let config = Arc::new(Config::embedded_default());
+        Admission::quiet(
+            config,
+            Settings::default(),
+            METRICS.get_or_init(Metrics::new),
+        )
     })
 }
 
@@ -29,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
     check(&admission().handle(data));
 
     let mut wrapped =
-        br#"{"request":{"uid":"fuzz","kind":{"kind":"Pod"},"operation":"UPDATE","object":"#.to_vec();
+        br#"{"request":{"uid":"fuzz","kind":{"kind":"Pod"},"operation":"UPDATE","object":"#
+            .to_vec();
     wrapped.extend_from_slice(data);
     wrapped.extend_from_slice(br#","oldObject":{"spec":{"containers":[{"image":"nginx"}]}}}}"#);
     check(&admission().handle(&wrapped));

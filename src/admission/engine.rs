@@ -16,6 +16,7 @@ use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
 use crate::metrics::SkipReason;
 use crate::validators::{self, Outcome, Rejection};
+use crate::{log_debug, log_info};
 
 /// The validator that handled an image, as metrics label it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub struct Evaluation {
 pub struct Engine<'a> {
     pub config: &'a Config,
     pub settings: &'a Settings,
+    /// Write Connaisseur's per-image log lines (off for the CLI, whose stdout is the answer).
+    pub log: bool,
 }
 
 /// One distinct image string and the positions that use it.
@@ -101,6 +104,13 @@ impl Engine<'_> {
         };
         if old.as_ref().is_some_and(|old| old.deleted) {
             // Lets finalizers be removed from objects whose images are no longer admissible.
+            if self.log {
+                log_info!(
+                    "skipped validation on update request for {} resource '{}' already marked for deletion",
+                    new.kind.name(),
+                    new.name
+                );
+            }
             return Evaluation {
                 decision: Decision::Allow(Vec::new()),
                 outcomes: Vec::new(),
@@ -165,11 +175,19 @@ impl Engine<'_> {
             name: validator.name.clone(),
         });
         let mutate = selection.rule.with.mode == Mode::Mutate;
+        if self.log {
+            log_debug!("matched rule {pattern} for image {}", image.normalised());
+        }
 
         if let ValidatorKind::Static { .. } = validator.kind {
             // Never skipped: a deny rule must not be bypassed by unchanged or child approval.
             return match validators::validate(validator, selection.rule, &image, deadline) {
-                Outcome::Verified { .. } => Ok(Admitted { patch_value: None }),
+                Outcome::Verified { .. } => {
+                    if self.log {
+                        log_info!("static allow for image {raw} using rule {pattern}");
+                    }
+                    Ok(Admitted { patch_value: None })
+                }
                 Outcome::Rejected(_) => {
                     Err(format!("static deny for image {raw} using rule {pattern}"))
                 }
@@ -178,14 +196,31 @@ impl Engine<'_> {
 
         if self.settings.automatic_unchanged_approval && old.is_some_and(|old| old.uses_image(raw))
         {
-            outcome.skipped = Some(SkipReason::UnchangedImage);
+            let reason = SkipReason::UnchangedImage;
+            if self.log {
+                log_info!("skipped validation: {} for image {raw}", reason.label());
+            }
+            outcome.skipped = Some(reason);
             return Ok(Admitted { patch_value: None });
         }
         // Child approval needs the owners from the Kubernetes API; without an API client
         // there are no parents, so no image is approved this way (logged once at startup).
 
         match validators::validate(validator, selection.rule, &image, deadline) {
-            Outcome::Verified { digest } => pin(&image, digest.as_deref(), mutate),
+            Outcome::Verified { digest } => {
+                let admitted = pin(&image, digest.as_deref(), mutate)?;
+                if self.log {
+                    let result = admitted
+                        .patch_value
+                        .as_deref()
+                        .unwrap_or(image.normalised());
+                    log_info!(
+                        "successfully validated image {raw} using rule {pattern} and validator {}. Result is {result}.",
+                        validator.name
+                    );
+                }
+                Ok(admitted)
+            }
             Outcome::Rejected(rejection) => Err(validation_error(type_name, raw, &rejection)),
         }
     }

@@ -66,10 +66,7 @@ pub fn config(yaml: &str) -> Arc<Config> {
 /// An engine with its own metrics registry, so tests can assert exact counts.
 pub fn admission(yaml: &str, settings: Settings) -> (Admission, &'static Metrics) {
     let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-    (
-        Admission::with_metrics(config(yaml), settings, metrics),
-        metrics,
-    )
+    (Admission::quiet(config(yaml), settings, metrics), metrics)
 }
 
 /// A pod spec with these container images.

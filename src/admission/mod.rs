@@ -18,8 +18,9 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
+use crate::{log_error, log_warn};
 use engine::{Engine, Evaluation};
-use response::AdmissionResponse;
+use response::{AdmissionResponse, Decision};
 use review::ReviewError;
 pub use settings::Settings;
 
@@ -28,6 +29,7 @@ pub struct Admission {
     config: Arc<Config>,
     settings: Settings,
     metrics: &'static Metrics,
+    log: bool,
 }
 
 /// An HTTP answer for `/mutate`. `json == false` means a `text/plain` body in Go `http.Error`
@@ -79,21 +81,29 @@ impl std::fmt::Display for ReviewFailure {
 impl std::error::Error for ReviewFailure {}
 
 impl Admission {
-    /// An admission engine that records into the process-wide metrics.
+    /// The webhook's engine: records into the process-wide metrics, logs its decisions, and
+    /// logs once what operators should know about the settings.
     pub fn new(config: Arc<Config>, settings: Settings) -> Admission {
-        Admission::with_metrics(config, settings, metrics::global())
+        let admission = Admission {
+            config,
+            settings,
+            metrics: metrics::global(),
+            log: true,
+        };
+        for notice in admission.startup_notices() {
+            log_warn!("{notice}");
+        }
+        admission
     }
 
-    /// An admission engine that records into `metrics` (tests use their own registry).
-    pub fn with_metrics(
-        config: Arc<Config>,
-        settings: Settings,
-        metrics: &'static Metrics,
-    ) -> Admission {
+    /// An engine that records into `metrics` and writes no log lines: for `tastevin review`,
+    /// whose standard output is the answer, and for tests, which assert exact counts.
+    pub fn quiet(config: Arc<Config>, settings: Settings, metrics: &'static Metrics) -> Admission {
         Admission {
             config,
             settings,
             metrics,
+            log: false,
         }
     }
 
@@ -147,8 +157,16 @@ impl Admission {
         let engine = Engine {
             config: &self.config,
             settings: &self.settings,
+            log: self.log,
         };
         let evaluation = engine.evaluate(&review.request, deadline);
+        if let (true, Decision::Deny(message)) = (self.log, &evaluation.decision) {
+            let name = evaluation.workload.as_ref().map_or("", |w| w.name.as_str());
+            log_error!(
+                "error validating {} {name}: {message}",
+                review.request.kind.kind
+            );
+        }
         for outcome in &evaluation.outcomes {
             record::image(self.metrics, outcome);
         }
@@ -214,6 +232,12 @@ mod tests {
             reply.status,
             String::from_utf8_lossy(&reply.body).into_owned(),
         )
+    }
+
+    #[test]
+    fn admission_is_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Admission>();
     }
 
     #[test]

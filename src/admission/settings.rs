@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::log_warn;
+
 /// Which requests may be denied or mutated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceValidationMode {
@@ -69,9 +71,13 @@ impl std::fmt::Display for SettingsNotice {
 }
 
 impl Settings {
-    /// Reads the settings from the process environment.
+    /// Reads the settings from the process environment, logging values it does not understand.
     pub fn from_env() -> Settings {
-        Settings::from_lookup(|name| std::env::var(name).ok()).0
+        let (settings, notices) = Settings::from_lookup(|name| std::env::var(name).ok());
+        for notice in notices {
+            log_warn!("{notice}");
+        }
+        settings
     }
 
     /// Reads the settings through `lookup` (the environment in production, a map in tests) and

@@ -88,7 +88,7 @@ pub fn run(args: &[String]) -> i32 {
     };
     // The CLI's decisions are not the server's: count them in a registry of their own.
     let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-    let admission = Admission::with_metrics(Arc::new(config), Settings::from_env(), metrics);
+    let admission = Admission::quiet(Arc::new(config), Settings::from_env(), metrics);
     match admission.review(&body) {
         Ok(reviewed) => {
             if args.switch("--explain") {
@@ -312,5 +312,69 @@ mod tests {
         assert!(review_body(b"{\"spec\":{}}").is_err());
         assert!(review_body(b"\xff\xfe").is_err());
         assert!(review_body(b"a: [").is_err());
+    }
+
+    fn example(name: &str) -> String {
+        format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|arg| arg.to_string()).collect()
+    }
+
+    #[test]
+    fn exit_status_follows_the_decision() {
+        let config = example("config.yaml");
+        assert_eq!(
+            run(&args(&["--config", &config, &example("allowed.json")])),
+            0
+        );
+        assert_eq!(
+            run(&args(&["--config", &config, &example("denied.json")])),
+            1
+        );
+        assert_eq!(run(&args(&["--config", &config, &example("pod.yaml")])), 0);
+    }
+
+    #[test]
+    fn usage_and_input_errors_exit_2() {
+        assert_eq!(run(&args(&["--help"])), 0);
+        assert_eq!(run(&args(&["--bogus"])), 2);
+        assert_eq!(run(&args(&["a.json", "b.json"])), 2);
+        let config = example("config.yaml");
+        assert_eq!(
+            run(&args(&[
+                "--config",
+                "/nonexistent/config.yaml",
+                &example("pod.yaml")
+            ])),
+            2
+        );
+        assert_eq!(
+            run(&args(&["--config", &config, "/nonexistent/review.json"])),
+            2
+        );
+    }
+
+    #[test]
+    fn explain_names_reference_rule_validator_and_verdict() {
+        let config =
+            Config::from_yaml(include_str!("../../examples/config.yaml")).expect("example config");
+        let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
+        let admission = Admission::quiet(Arc::new(config), Settings::default(), metrics);
+        let reviewed = admission
+            .review(include_bytes!("../../examples/denied.json"))
+            .expect("reviewable");
+        let text = explain(admission.config(), &reviewed);
+        for expected in [
+            "image nginx:1.27\n  reference: index.docker.io/library/nginx:1.27\n",
+            "chosen: policy[2] \"docker.io/library/nginx:*\"",
+            "  validator: allow (type static)\n  verdict: admitted, reference unchanged\n",
+            "image untrusted.example.com/tools/miner:latest\n",
+            "  validator: deny (type static)\n  verdict: denied: static deny for image untrusted.example.com/tools/miner:latest using rule untrusted.example.com/*\n",
+            "decision: denied\n",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
     }
 }
