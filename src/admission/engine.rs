@@ -6,6 +6,8 @@
 //! aggregation, patch building and metrics only read that list.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::response::{Decision, PatchOp};
@@ -70,6 +72,9 @@ pub struct Engine<'a> {
     pub settings: &'a Settings,
     /// Write Connaisseur's per-image log lines (off for the CLI, whose stdout is the answer).
     pub log: bool,
+    /// Distinct images validated at once. 1 on the event loop, where validation never waits;
+    /// more on a worker thread, where validators wait on registries.
+    pub parallelism: usize,
 }
 
 /// One distinct image string and the positions that use it.
@@ -119,23 +124,68 @@ impl Engine<'_> {
         }
 
         let images = distinct_images(&new);
-        let mut outcomes = Vec::with_capacity(images.len());
-        for image in &images {
-            if Instant::now() >= deadline {
-                break;
-            }
-            outcomes.push(self.check_image(image.raw, old.as_ref(), deadline));
-        }
-        let validated = outcomes.len();
-        for image in images.get(validated..).unwrap_or_default() {
-            outcomes.push(self.timed_out(image.raw));
-        }
+        let (outcomes, validated) = self.check_images(&images, old.as_ref(), deadline);
         let decision = aggregate(&outcomes, &images, new.kind, &request.uid, validated);
         Evaluation {
             decision,
             outcomes,
             workload: Some(new),
         }
+    }
+
+    /// Checks every distinct image, `parallelism` at a time. Returns the outcomes with those
+    /// that finished in time first (in arrival order), then those that did not, and how many
+    /// finished in time.
+    fn check_images(
+        &self,
+        images: &[DistinctImage<'_>],
+        old: Option<&Workload>,
+        deadline: Instant,
+    ) -> (Vec<ImageOutcome>, usize) {
+        let finished: Vec<ImageOutcome> = if self.parallelism <= 1 || images.len() <= 1 {
+            let mut finished = Vec::with_capacity(images.len());
+            for image in images {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                finished.push(self.check_image(image.raw, old, deadline));
+            }
+            finished
+        } else {
+            let next = AtomicUsize::new(0);
+            let finished = Mutex::new(Vec::with_capacity(images.len()));
+            std::thread::scope(|scope| {
+                for _ in 0..self.parallelism.min(images.len()) {
+                    scope.spawn(|| {
+                        while let Some(image) = images.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            if Instant::now() >= deadline {
+                                break;
+                            }
+                            let outcome = self.check_image(image.raw, old, deadline);
+                            if let Ok(mut finished) = finished.lock() {
+                                finished.push(outcome);
+                            }
+                        }
+                    });
+                }
+            });
+            finished.into_inner().unwrap_or_default()
+        };
+        let (mut outcomes, late): (Vec<ImageOutcome>, Vec<ImageOutcome>) =
+            finished.into_iter().partition(|outcome| !outcome.timed_out);
+        let validated = outcomes.len();
+        let seen: Vec<String> = outcomes
+            .iter()
+            .chain(&late)
+            .map(|outcome| outcome.raw.clone())
+            .collect();
+        outcomes.extend(late);
+        for image in images {
+            if !seen.iter().any(|raw| raw == image.raw) {
+                outcomes.push(self.timed_out(image.raw));
+            }
+        }
+        (outcomes, validated)
     }
 
     /// §4.3 for one distinct image string.
@@ -153,6 +203,8 @@ impl Engine<'_> {
         };
         outcome.result = self.run_pipeline(raw, old, deadline, &mut outcome);
         outcome.elapsed = started.elapsed();
+        // A validation that came back after the deadline no longer decides anything.
+        outcome.timed_out = Instant::now() > deadline;
         outcome
     }
 

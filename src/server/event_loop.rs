@@ -267,10 +267,12 @@ impl EventLoop {
                 match conn.next_request(now) {
                     Next::Nothing => break,
                     Next::Request(request, started) => {
-                        let routed = self.router.route(&request);
+                        let method = request.method.clone();
+                        let keep_alive = request.keep_alive;
+                        let routed = self.router.route(request);
                         let meta = RequestMeta {
-                            method: request.method.clone(),
-                            keep_alive: request.keep_alive,
+                            method,
+                            keep_alive,
                             started,
                             metrics_path: routed.metrics_path,
                         };
