@@ -5,7 +5,7 @@
 //! that wait on the network can later run on a worker pool and hand their outcomes back; the
 //! aggregation, patch building and metrics only read that list.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use super::response::{Decision, PatchOp};
 use super::review::AdmissionRequest;
 use super::settings::Settings;
 use super::workload::{self, ContainerList, Workload, WorkloadKind};
+use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
 use crate::metrics::SkipReason;
@@ -72,6 +73,8 @@ pub struct Engine<'a> {
     pub settings: &'a Settings,
     /// Write Connaisseur's per-image log lines (off for the CLI, whose stdout is the answer).
     pub log: bool,
+    /// Recent verdicts of signature validators.
+    pub cache: &'a VerdictCache,
     /// Distinct images validated at once. 1 on the event loop, where validation never waits;
     /// more on a worker thread, where validators wait on registries.
     pub parallelism: usize,
@@ -174,17 +177,14 @@ impl Engine<'_> {
         let (mut outcomes, late): (Vec<ImageOutcome>, Vec<ImageOutcome>) =
             finished.into_iter().partition(|outcome| !outcome.timed_out);
         let validated = outcomes.len();
-        let seen: Vec<String> = outcomes
-            .iter()
-            .chain(&late)
-            .map(|outcome| outcome.raw.clone())
-            .collect();
         outcomes.extend(late);
-        for image in images {
-            if !seen.iter().any(|raw| raw == image.raw) {
-                outcomes.push(self.timed_out(image.raw));
-            }
-        }
+        let seen: HashSet<String> = outcomes.iter().map(|o| o.raw.clone()).collect();
+        let unstarted: Vec<ImageOutcome> = images
+            .iter()
+            .filter(|image| !seen.contains(image.raw))
+            .map(|image| self.timed_out(image.raw))
+            .collect();
+        outcomes.extend(unstarted);
         (outcomes, validated)
     }
 
@@ -258,8 +258,25 @@ impl Engine<'_> {
         // Child approval needs the owners from the Kubernetes API; without an API client
         // there are no parents, so no image is approved this way (logged once at startup).
 
+        let cache_key = CacheKey::new(
+            image.normalised(),
+            (format!("{:?}", selection.rule), format!("{validator:?}")),
+        );
+        if let Some(verdict) = self.cache.get(&cache_key, Instant::now()) {
+            if self.log {
+                log_info!("skipped validation: cache hit for image {raw}");
+            }
+            outcome.skipped = Some(SkipReason::CacheHit);
+            return match verdict {
+                Verdict::Trusted(digest) => pin(&image, digest.as_deref(), mutate),
+                Verdict::Rejected(message) => Err(message),
+            };
+        }
+
         match validators::validate(validator, selection.rule, &image, deadline) {
             Outcome::Verified { digest } => {
+                self.cache
+                    .put(cache_key, Verdict::Trusted(digest.clone()), Instant::now());
                 let admitted = pin(&image, digest.as_deref(), mutate)?;
                 if self.log {
                     let result = admitted
@@ -273,7 +290,15 @@ impl Engine<'_> {
                 }
                 Ok(admitted)
             }
-            Outcome::Rejected(rejection) => Err(validation_error(type_name, raw, &rejection)),
+            Outcome::Rejected(rejection) => {
+                let message = validation_error(type_name, raw, &rejection);
+                // A verdict is worth keeping; an unreachable registry or a deadline is not.
+                if rejection.is_verdict() && Instant::now() <= deadline {
+                    let verdict = Verdict::Rejected(message.clone());
+                    self.cache.put(cache_key, verdict, Instant::now());
+                }
+                Err(message)
+            }
         }
     }
 

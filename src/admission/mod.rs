@@ -16,6 +16,7 @@ pub mod workload;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
 use crate::{log_error, log_warn};
@@ -32,6 +33,7 @@ pub struct Admission {
     log: bool,
     /// Some validator may wait on the network: requests must not be decided on the event loop.
     outbound: bool,
+    cache: VerdictCache,
 }
 
 /// Distinct images of one request validated at once when validators wait on the network.
@@ -91,6 +93,7 @@ impl Admission {
     pub fn new(config: Arc<Config>, settings: Settings) -> Admission {
         let admission = Admission {
             outbound: needs_outbound(&config),
+            cache: VerdictCache::new(settings.cache),
             config,
             settings,
             metrics: metrics::global(),
@@ -107,6 +110,7 @@ impl Admission {
     pub fn quiet(config: Arc<Config>, settings: Settings, metrics: &'static Metrics) -> Admission {
         Admission {
             outbound: needs_outbound(&config),
+            cache: VerdictCache::new(settings.cache),
             config,
             settings,
             metrics,
@@ -171,6 +175,7 @@ impl Admission {
             config: &self.config,
             settings: &self.settings,
             log: self.log,
+            cache: &self.cache,
             parallelism: if self.outbound {
                 PARALLEL_VALIDATIONS
             } else {
@@ -187,6 +192,9 @@ impl Admission {
         }
         for outcome in &evaluation.outcomes {
             record::image(self.metrics, outcome);
+        }
+        if self.outbound {
+            self.metrics.set_cache_entries(self.cache.len() as u64);
         }
         let request_is_pod = review.request.kind.kind == "Pod";
         let response =
