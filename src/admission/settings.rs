@@ -6,9 +6,11 @@
 //! (true). `REQUEST_DEADLINE_SECONDS` (tastevin's own, default 29) bounds all validations of one
 //! request; keep it below the webhook's `timeoutSeconds`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cache::CachePolicy;
+use crate::config::SECRETS_DIR;
 use crate::log_warn;
 
 /// Which requests may be denied or mutated.
@@ -30,6 +32,9 @@ pub struct Settings {
     pub request_deadline: Duration,
     /// `CACHE_EXPIRY_SECONDS` and `CACHE_ERRORS`.
     pub cache: CachePolicy,
+    /// Where `auth.secretName` secrets are mounted: `TASTEVIN_SECRETS_DIR`, else
+    /// `/app/secrets` (the `--secrets-dir` flag overrides both).
+    pub secrets_dir: PathBuf,
 }
 
 /// Connaisseur's deadline: one second below the webhook's 30 s `timeoutSeconds`.
@@ -47,6 +52,7 @@ impl Default for Settings {
             automatic_child_approval: true,
             request_deadline: DEFAULT_REQUEST_DEADLINE,
             cache: CachePolicy::default(),
+            secrets_dir: PathBuf::from(SECRETS_DIR),
         }
     }
 }
@@ -138,6 +144,7 @@ impl Settings {
             automatic_child_approval,
             request_deadline,
             cache,
+            secrets_dir: lookup("TASTEVIN_SECRETS_DIR").map_or(defaults.secrets_dir, PathBuf::from),
         };
         (settings, notices)
     }

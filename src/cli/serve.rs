@@ -40,6 +40,8 @@ Options:
       --handshake-timeout SECS  TLS handshake time limit [default: 10]
       --write-timeout SECS      time a client may take to read an answer [default: 30]
       --grace-period SECS       time for requests in flight after SIGTERM [default: 25]
+      --secrets-dir DIR         where auth.secretName secrets are mounted
+                                [default: $TASTEVIN_SECRETS_DIR, else /app/secrets]
       --workers N               threads for outbound work (registries) [default: 32]
   -h, --help                    print this help
 
@@ -61,6 +63,7 @@ const VALUED: &[&str] = &[
     "--write-timeout",
     "--grace-period",
     "--workers",
+    "--secrets-dir",
 ];
 const SWITCHES: &[&str] = &["--plain-http", "-h", "--help"];
 
