@@ -99,6 +99,13 @@ pub fn run(raw: &[String]) -> i32 {
             }
         }
     };
+    // As Connaisseur: a credential named by the configuration but not mounted is fatal.
+    if let Err(errors) = config.check_secrets(&admission_settings.secrets_dir) {
+        for e in errors {
+            log_error!("{e}");
+        }
+        return 1;
+    }
     let admission = Arc::new(Admission::new(
         Arc::new(config),
         AdmissionSettings::from_env(),
