@@ -99,6 +99,10 @@ pub fn run(raw: &[String]) -> i32 {
             }
         }
     };
+    let mut admission_settings = AdmissionSettings::from_env();
+    if let Some(dir) = args.value("--secrets-dir") {
+        admission_settings.secrets_dir = dir.into();
+    }
     // As Connaisseur: a credential named by the configuration but not mounted is fatal.
     if let Err(errors) = config.check_secrets(&admission_settings.secrets_dir) {
         for e in errors {
@@ -106,10 +110,7 @@ pub fn run(raw: &[String]) -> i32 {
         }
         return 1;
     }
-    let admission = Arc::new(Admission::new(
-        Arc::new(config),
-        AdmissionSettings::from_env(),
-    ));
+    let admission = Arc::new(Admission::new(Arc::new(config), admission_settings));
     let settings = Settings { tls, ..settings };
     match server::serve(settings, Router::new(admission)) {
         Ok(()) => 0,
