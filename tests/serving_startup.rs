@@ -30,7 +30,13 @@ fn serve(dir: &TempDir, extra: &[&str]) -> (Option<i32>, String) {
     let config = dir.path().join("config.yaml");
     fs::write(&config, COSIGN_WITH_SECRET).expect("write the config");
     let output = Command::new(env!("CARGO_BIN_EXE_tastevin"))
-        .args(["serve", "--plain-http", "--listen", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--plain-http",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&config)
         .args(extra)
         .output()
