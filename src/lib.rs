@@ -21,6 +21,7 @@
 pub mod admission;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod image_ref;
 pub mod log;
