@@ -465,16 +465,4 @@ pub(crate) mod tests {
         );
         assert_eq!(PublicKey::from_spki_der(&[]), Err(KeyError::Unsupported));
     }
-
-    #[test]
-    fn key_id_is_the_sha256_of_the_spki() {
-        let key = TestSigner::p256().public_key();
-        let id = key.sha256_id();
-        assert_eq!(id.len(), 64);
-        assert_eq!(
-            id,
-            hex(digest::digest(&digest::SHA256, key.spki_der()).as_ref())
-        );
-        assert_ne!(id, TestSigner::p256().public_key().sha256_id());
-    }
 }
