@@ -294,3 +294,334 @@ fn root_outcome(
     }
     Err(format!("no matching signatures: {}", reasons.join("; ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::bundle::fixtures::{bundle, hashedrekord};
+    use super::super::payload::cosign_payload;
+    use super::*;
+    use crate::crypto::tests::TestSigner;
+    use crate::crypto::SignatureAlgorithm;
+
+    const DIGEST: &str = "sha256:bfec161fecb0a887df7cb85e4da327c65986ccda7060cf3cd92171c6c90d7533";
+    const OTHER: &str = "sha256:071bf7a986f1ca9cb2a1f0bc8392822a7777f90d58f2d2c6f271913e08de7c81";
+    const REFERENCE: &str = "registry.test/team/app";
+
+    /// A layer as cosign writes it: `signer` signs the payload for `digest`; with `rekor`,
+    /// a bundle of that log records it.
+    fn layer(signer: &TestSigner, digest: &str, rekor: Option<&TestSigner>) -> SignatureLayer {
+        let payload = cosign_payload(REFERENCE, digest);
+        let signature = signer.sign(&payload);
+        let bundle = rekor.map(|rekor| {
+            bundle(
+                rekor,
+                hashedrekord(&payload, &signature, &signer.public_key_pem()),
+            )
+        });
+        SignatureLayer {
+            payload,
+            signature: STANDARD.encode(signature),
+            bundle,
+            certificate: None,
+            chain: None,
+        }
+    }
+
+    fn root(name: &str, signer: &TestSigner) -> TrustedKey {
+        TrustedKey {
+            name: name.to_owned(),
+            key: signer.public_key(),
+        }
+    }
+
+    fn policy(rekor: Option<&TestSigner>) -> CosignPolicy {
+        CosignPolicy {
+            threshold: None,
+            required: Vec::new(),
+            transparency_log: match rekor {
+                Some(rekor) => TransparencyLog::Require(rekor.public_key()),
+                None => TransparencyLog::Ignore,
+            },
+        }
+    }
+
+    fn message(result: Result<Verified, CosignError>) -> String {
+        match result {
+            Ok(verified) => panic!("verified unexpectedly: {verified:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_logged_signature_verifies_to_the_resolved_digest() {
+        let (rekor, alice) = (TestSigner::p256(), TestSigner::p256());
+        let layers = [layer(&alice, DIGEST, Some(&rekor))];
+        let verified = verify(
+            &layers,
+            DIGEST,
+            &[root("alice", &alice)],
+            &policy(Some(&rekor)),
+        );
+        assert_eq!(
+            verified,
+            Ok(Verified {
+                digest: DIGEST.to_owned(),
+                roots: vec![RootEvidence {
+                    root: "alice".to_owned(),
+                    outcome: Ok(vec![SignatureEvidence {
+                        layer: 1,
+                        docker_reference: REFERENCE.to_owned(),
+                        log_entry: Some((7, 1_700_000_000)),
+                    }]),
+                }],
+            })
+        );
+    }
+
+    #[test]
+    fn every_key_kind_verifies() {
+        let rekor = TestSigner::p256();
+        for signer in [
+            TestSigner::p384(),
+            TestSigner::p521(),
+            TestSigner::rsa(SignatureAlgorithm::RsaPkcs1Sha256),
+            TestSigner::rsa(SignatureAlgorithm::RsaPssSha256),
+            TestSigner::ed25519(),
+        ] {
+            let layers = [layer(&signer, DIGEST, Some(&rekor))];
+            let verified = verify(
+                &layers,
+                DIGEST,
+                &[root("r", &signer)],
+                &policy(Some(&rekor)),
+            );
+            assert_eq!(
+                verified.map(|v| v.digest),
+                Ok(DIGEST.to_owned()),
+                "{}",
+                signer.public_key().kind()
+            );
+        }
+    }
+
+    #[test]
+    fn a_signature_by_another_key_does_not_match() {
+        let (alice, mallory) = (TestSigner::p256(), TestSigner::p256());
+        let layers = [layer(&mallory, DIGEST, None)];
+        assert_eq!(
+            message(verify(
+                &layers,
+                DIGEST,
+                &[root("alice", &alice)],
+                &policy(None)
+            )),
+            "error validating image: [no matching signatures: signature 1: invalid signature]"
+        );
+    }
+
+    #[test]
+    fn a_tampered_payload_does_not_match() {
+        let alice = TestSigner::p256();
+        let mut tampered = layer(&alice, OTHER, None);
+        tampered.payload = cosign_payload(REFERENCE, DIGEST);
+        assert_eq!(
+            message(verify(
+                &[tampered],
+                DIGEST,
+                &[root("alice", &alice)],
+                &policy(None)
+            )),
+            "error validating image: [no matching signatures: signature 1: invalid signature]"
+        );
+    }
+
+    #[test]
+    fn a_payload_for_another_digest_does_not_match() {
+        let alice = TestSigner::p256();
+        let layers = [layer(&alice, OTHER, None)];
+        assert_eq!(
+            message(verify(&layers, DIGEST, &[root("alice", &alice)], &policy(None))),
+            format!("error validating image: [no matching signatures: signature 1: payload signs digest {OTHER}, not the image's digest {DIGEST}]")
+        );
+    }
+
+    #[test]
+    fn no_layers_means_no_signatures_found() {
+        let alice = TestSigner::p256();
+        assert_eq!(
+            message(verify(&[], DIGEST, &[root("alice", &alice)], &policy(None))),
+            "error validating image: [no signatures found]"
+        );
+    }
+
+    #[test]
+    fn threshold_counts_distinct_roots() {
+        let (alice, bob, charlie) = (
+            TestSigner::p256(),
+            TestSigner::p256(),
+            TestSigner::ed25519(),
+        );
+        let roots = [
+            root("alice", &alice),
+            root("bob", &bob),
+            root("charlie", &charlie),
+        ];
+        let two_of_three = CosignPolicy {
+            threshold: Some(2),
+            ..policy(None)
+        };
+        let signed_by_two = [layer(&alice, DIGEST, None), layer(&bob, DIGEST, None)];
+        let verified = verify(&signed_by_two, DIGEST, &roots, &two_of_three);
+        assert_eq!(
+            verified.map(|v| v
+                .roots
+                .iter()
+                .map(|r| r.outcome.is_ok())
+                .collect::<Vec<_>>()),
+            Ok(vec![true, true, false])
+        );
+        let signed_by_one = [layer(&bob, DIGEST, None)];
+        assert_eq!(
+            message(verify(&signed_by_one, DIGEST, &roots, &two_of_three)),
+            "validation threshold not reached (1/2)"
+        );
+        // Two signatures by the same root are still one root (quirk 12 fixed).
+        let twice_by_alice = [layer(&alice, DIGEST, None), layer(&alice, DIGEST, None)];
+        assert_eq!(
+            message(verify(&twice_by_alice, DIGEST, &roots, &two_of_three)),
+            "validation threshold not reached (1/2)"
+        );
+        let all = CosignPolicy {
+            threshold: Some(3),
+            ..policy(None)
+        };
+        assert_eq!(
+            message(verify(&[], DIGEST, &roots, &all)),
+            "validation threshold not reached (0/3)"
+        );
+    }
+
+    #[test]
+    fn required_roots_must_have_signed() {
+        let (alice, charlie) = (TestSigner::p256(), TestSigner::p256());
+        let roots = [root("alice", &alice), root("charlie", &charlie)];
+        let required = CosignPolicy {
+            required: vec!["alice".to_owned(), "charlie".to_owned()],
+            ..policy(None)
+        };
+        let by_charlie = [layer(&charlie, DIGEST, None)];
+        assert_eq!(
+            message(verify(&by_charlie, DIGEST, &roots, &required)),
+            "missing required signatures from [alice]"
+        );
+        assert_eq!(
+            message(verify(&[], DIGEST, &roots, &required)),
+            "missing required signatures from [alice charlie]"
+        );
+        let by_both = [layer(&charlie, DIGEST, None), layer(&alice, DIGEST, None)];
+        assert!(verify(&by_both, DIGEST, &roots, &required).is_ok());
+    }
+
+    #[test]
+    fn without_a_bundle_a_signature_counts_only_when_the_log_is_off() {
+        let (rekor, alice) = (TestSigner::p256(), TestSigner::p256());
+        let layers = [layer(&alice, DIGEST, None)];
+        let roots = [root("alice", &alice)];
+        let refused = message(verify(&layers, DIGEST, &roots, &policy(Some(&rekor))));
+        assert!(
+            refused.starts_with(
+                "error validating image: [no matching signatures: signature 1: no Rekor bundle attached"
+            ),
+            "{refused}"
+        );
+        assert!(verify(&layers, DIGEST, &roots, &policy(None)).is_ok());
+    }
+
+    #[test]
+    fn a_bundle_must_record_this_signature() {
+        let (rekor, alice) = (TestSigner::p256(), TestSigner::p256());
+        let payload = cosign_payload(REFERENCE, DIGEST);
+        let mut logged = layer(&alice, DIGEST, None);
+        // The log holds a different (equally valid) signature over the same payload.
+        let other_signature = alice.sign(b"something else");
+        logged.bundle = Some(bundle(
+            &rekor,
+            hashedrekord(&payload, &other_signature, &alice.public_key_pem()),
+        ));
+        assert_eq!(
+            message(verify(&[logged], DIGEST, &[root("alice", &alice)], &policy(Some(&rekor)))),
+            "error validating image: [no matching signatures: signature 1: transparency log entry records another signature]"
+        );
+    }
+
+    #[test]
+    fn a_bundle_from_another_log_does_not_count() {
+        let (rekor, impostor, alice) = (TestSigner::p256(), TestSigner::p256(), TestSigner::p256());
+        let layers = [layer(&alice, DIGEST, Some(&impostor))];
+        let refused = message(verify(
+            &layers,
+            DIGEST,
+            &[root("alice", &alice)],
+            &policy(Some(&rekor)),
+        ));
+        assert!(
+            refused.contains("not the configured Rekor key's log"),
+            "{refused}"
+        );
+        // The impostor claims the real log's ID: its timestamp does not verify.
+        let mut forged = layers;
+        forged[0].bundle = forged[0].bundle.as_ref().map(|json| {
+            json.replace(
+                &impostor.public_key().sha256_id(),
+                &rekor.public_key().sha256_id(),
+            )
+        });
+        let refused = message(verify(
+            &forged,
+            DIGEST,
+            &[root("alice", &alice)],
+            &policy(Some(&rekor)),
+        ));
+        assert!(
+            refused.ends_with(
+                "signature 1: Rekor bundle's SignedEntryTimestamp does not verify with the Rekor public key]"
+            ),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn unreadable_layers_are_reasons_not_panics() {
+        let alice = TestSigner::p256();
+        let mut not_base64 = layer(&alice, DIGEST, None);
+        not_base64.signature = "%%%".to_owned();
+        let mut not_json = layer(&alice, DIGEST, None);
+        not_json.payload = b"\xff".to_vec();
+        not_json.signature = STANDARD.encode(alice.sign(&not_json.payload));
+        let refused = message(verify(
+            &[not_base64, not_json],
+            DIGEST,
+            &[root("alice", &alice)],
+            &policy(None),
+        ));
+        assert!(
+            refused.contains("signature 1: signature annotation is not base64")
+                && refused.contains("signature 2: payload is not a simple-signing payload"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn reasons_are_bounded() {
+        let (alice, mallory) = (TestSigner::p256(), TestSigner::p256());
+        let layers: Vec<SignatureLayer> = (0..20).map(|_| layer(&mallory, DIGEST, None)).collect();
+        let refused = message(verify(
+            &layers,
+            DIGEST,
+            &[root("alice", &alice)],
+            &policy(None),
+        ));
+        assert!(refused.ends_with("; and 12 more]"), "{refused}");
+        assert!(!refused.contains("signature 9:"), "{refused}");
+    }
+}
