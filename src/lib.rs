@@ -22,6 +22,7 @@ pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod image_ref;
 pub mod log;
