@@ -838,8 +838,7 @@ mod tests {
             while let Ok((mut tcp, _)) = listener.accept() {
                 connections += 1;
                 let mut buf = [0u8; 4096];
-                loop {
-                    let Ok(n) = tcp.read(&mut buf) else { break };
+                while let Ok(n) = tcp.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
