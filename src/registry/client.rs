@@ -403,11 +403,9 @@ impl RegistryClient {
                         Some(self.answer_challenge(image, &registry, &response, deadline, what)?);
                 }
                 401 | 403 => {
-                    return Err(match (&self.lookup_credentials(image), challenged) {
-                        (None, _) if authorization.is_none() => {
-                            RegistryError::CredentialsRequired { registry }
-                        }
-                        _ => RegistryError::AccessDenied {
+                    return Err(match self.lookup_credentials(image) {
+                        None => RegistryError::CredentialsRequired { registry },
+                        Some(_) => RegistryError::AccessDenied {
                             registry,
                             detail: format!(
                                 "status {} for repository {}{}",
