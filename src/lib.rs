@@ -29,6 +29,7 @@ pub mod log;
 pub mod metrics;
 pub mod net;
 pub mod policy;
+pub mod registry;
 pub mod routes;
 pub mod server;
 pub mod tls;

@@ -1,7 +1,7 @@
 //! Hand-rolled HTTP/1.1 for the webhook server: request framing and response encoding as
 //! pure functions over bytes (no sockets), so they can be unit-tested and fuzzed.
 
-mod chunked;
+pub(crate) mod chunked;
 pub mod request;
 pub mod response;
 

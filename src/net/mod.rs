@@ -1,3 +1,6 @@
-//! Outbound work: the worker pool that keeps blocking I/O off the event loop.
+//! Outbound work: the worker pool that keeps blocking I/O off the event loop, and the
+//! blocking HTTP/1.1 client the workers use to talk to registries.
 
+pub mod http_response;
+pub mod https_client;
 pub mod workers;

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod metrics;
 pub mod procfs;
+pub mod registry;
 pub mod requests;
 
 use std::fs;
