@@ -18,7 +18,7 @@ use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
 use crate::metrics::SkipReason;
-use crate::validators::{self, Outcome, Rejection};
+use crate::validators::{self, Clients, Outcome, Rejection};
 use crate::{log_debug, log_info};
 
 /// The validator that handled an image, as metrics label it.
@@ -75,6 +75,8 @@ pub struct Engine<'a> {
     pub log: bool,
     /// Recent verdicts of signature validators.
     pub cache: &'a VerdictCache,
+    /// Registry clients of the signature validators.
+    pub clients: &'a Clients,
     /// Distinct images validated at once. 1 on the event loop, where validation never waits;
     /// more on a worker thread, where validators wait on registries.
     pub parallelism: usize,
@@ -233,7 +235,13 @@ impl Engine<'_> {
 
         if let ValidatorKind::Static { .. } = validator.kind {
             // Never skipped: a deny rule must not be bypassed by unchanged or child approval.
-            return match validators::validate(validator, selection.rule, &image, deadline) {
+            return match validators::validate(
+                validator,
+                selection.rule,
+                &image,
+                deadline,
+                self.clients,
+            ) {
                 Outcome::Verified { .. } => {
                     if self.log {
                         log_info!("static allow for image {raw} using rule {pattern}");
@@ -273,7 +281,7 @@ impl Engine<'_> {
             };
         }
 
-        match validators::validate(validator, selection.rule, &image, deadline) {
+        match validators::validate(validator, selection.rule, &image, deadline, self.clients) {
             Outcome::Verified { digest } => {
                 self.cache
                     .put(cache_key, Verdict::Trusted(digest.clone()), Instant::now());

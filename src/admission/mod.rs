@@ -19,6 +19,7 @@ use std::time::Instant;
 use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
+use crate::validators::Clients;
 use crate::{log_error, log_warn};
 use engine::{Engine, Evaluation};
 use response::{AdmissionResponse, Decision};
@@ -34,6 +35,7 @@ pub struct Admission {
     /// Some validator may wait on the network: requests must not be decided on the event loop.
     outbound: bool,
     cache: VerdictCache,
+    clients: Clients,
 }
 
 /// Distinct images of one request validated at once when validators wait on the network.
@@ -94,6 +96,7 @@ impl Admission {
         let admission = Admission {
             outbound: needs_outbound(&config),
             cache: VerdictCache::new(settings.cache),
+            clients: Clients::new(settings.secrets_dir.clone()),
             config,
             settings,
             metrics: metrics::global(),
@@ -111,6 +114,7 @@ impl Admission {
         Admission {
             outbound: needs_outbound(&config),
             cache: VerdictCache::new(settings.cache),
+            clients: Clients::new(settings.secrets_dir.clone()),
             config,
             settings,
             metrics,
@@ -176,6 +180,7 @@ impl Admission {
             settings: &self.settings,
             log: self.log,
             cache: &self.cache,
+            clients: &self.clients,
             parallelism: if self.outbound {
                 PARALLEL_VALIDATIONS
             } else {
@@ -500,12 +505,12 @@ mod tests {
         let body = review("ReplicaSet", "UPDATE", new.clone(), Some(old));
         let (response, metrics) = decide(POLICY, with_unchanged_approval(), &body);
         assert_eq!(response, json!({"uid": "uid-1", "allowed": true}));
-        let skipped = r#"connaisseur_validations_skipped_total{type="cosign",validator_name="signed",reason="unchanged image reference"}"#;
+        let skipped = r#"connaisseur_validations_skipped_total{type="notaryv1",validator_name="signed",reason="unchanged image reference"}"#;
         assert_eq!(metric(metrics, skipped), 1);
 
         // Off by default, and only the old object's images count.
         let (response, _) = decide(POLICY, Settings::default(), &body);
-        assert!(denial(&response).starts_with("error during cosign validation"));
+        assert!(denial(&response).starts_with("error during notaryv1 validation"));
         let changed = review(
             "ReplicaSet",
             "UPDATE",
@@ -516,7 +521,7 @@ mod tests {
             )),
         );
         let (response, _) = decide(POLICY, with_unchanged_approval(), &changed);
-        assert!(denial(&response).starts_with("error during cosign validation"));
+        assert!(denial(&response).starts_with("error during notaryv1 validation"));
     }
 
     #[test]
@@ -525,7 +530,7 @@ mod tests {
         pod["metadata"]["ownerReferences"] =
             json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}]);
         let response = decide_default(&review("Pod", "CREATE", pod, None));
-        assert!(denial(&response).starts_with("error during cosign validation"));
+        assert!(denial(&response).starts_with("error during notaryv1 validation"));
         let (admission, _) = admission(POLICY, Settings::default());
         assert!(admission
             .startup_notices()
@@ -555,10 +560,10 @@ mod tests {
         );
         assert_eq!(
             denial(&response),
-            "error during cosign validation of image signed.reg/app:1: validator type cosign is not supported yet"
+            "error during notaryv1 validation of image signed.reg/app:1: validator type notaryv1 is not supported yet"
         );
         let failed =
-            r#"connaisseur_validations_failed_total{type="cosign",validator_name="signed"}"#;
+            r#"connaisseur_validations_failed_total{type="notaryv1",validator_name="signed"}"#;
         assert_eq!(metric(metrics, failed), 1);
     }
 
@@ -758,19 +763,19 @@ mod tests {
         assert_eq!(success("static", "default"), 1);
         assert_eq!(success("static", "allow"), 2);
         assert_eq!(failed("static", "deny"), 1);
-        assert_eq!(success("cosign", "signed"), 1);
-        assert_eq!(failed("cosign", "signed"), 1);
+        assert_eq!(success("notaryv1", "signed"), 1);
+        assert_eq!(failed("notaryv1", "signed"), 1);
         assert_eq!(
             metric(
                 metrics,
-                r#"connaisseur_validations_skipped_total{type="cosign",validator_name="signed",reason="unchanged image reference"}"#
+                r#"connaisseur_validations_skipped_total{type="notaryv1",validator_name="signed",reason="unchanged image reference"}"#
             ),
             1
         );
         assert_eq!(
             metric(
                 metrics,
-                r#"connaisseur_validations_total{type="cosign",validator_name="signed",result="success"}"#
+                r#"connaisseur_validations_total{type="notaryv1",validator_name="signed",result="success"}"#
             ),
             1
         );
@@ -846,7 +851,7 @@ mod tests {
 
         let detection = include_bytes!("../../examples/detection-mode.json");
         let (without, _) = decide(config, Settings::default(), detection);
-        let message = "error during cosign validation of image ghcr.io/example-team/report:2.1: validator type cosign is not supported yet";
+        let message = "static deny for image docker.io/library/alpine:3.20 using rule *:*";
         assert_eq!(denial(&without), message);
         let settings = Settings {
             detection_mode: true,

@@ -6,6 +6,7 @@
 //! AdmissionReview: they receive the parsed image, the rule's options and the deadline.
 
 pub mod cosign;
+pub mod cosign_validator;
 pub mod static_validator;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use crate::config::{Rule, Validator, ValidatorKind};
 use crate::image_ref::ImageRef;
+pub use cosign_validator::Clients;
 
 /// What one validator concluded about one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +62,16 @@ impl fmt::Display for Rejection {
 /// Runs the validator selected for `image`. Must return by `deadline` (static never waits).
 pub fn validate(
     validator: &Validator,
-    _rule: &Rule,
+    rule: &Rule,
     image: &ImageRef,
-    _deadline: Instant,
+    deadline: Instant,
+    clients: &Clients,
 ) -> Outcome {
     match &validator.kind {
         ValidatorKind::Static { approve } => static_validator::validate(*approve, image),
+        ValidatorKind::Cosign(config) => {
+            cosign_validator::validate(&validator.name, config, rule, image, deadline, clients)
+        }
         other => Outcome::Rejected(Rejection::UnsupportedType(other.type_name())),
     }
 }
