@@ -30,10 +30,13 @@ impl CosignVerifier {
         options: &RuleOptions,
     ) -> Result<CosignVerifier, CosignError> {
         let all = options.trust_root.as_deref() == Some(ALL_TRUST_ROOTS);
-        let required = &options.required;
+        // A name listed twice is one root.
+        let mut required = options.required.clone();
+        dedup_in_order(&mut required);
         let requested = options.threshold.unwrap_or(0);
-        let references: &[String] = if all && !required.is_empty() && requested <= count(required) {
-            required
+        let references: &[String] = if all && !required.is_empty() && requested <= count(&required)
+        {
+            &required
         } else {
             options.trust_root_references()
         };
@@ -43,10 +46,14 @@ impl CosignVerifier {
                 error,
             }
         })?;
-        let roots = resolved
-            .into_iter()
-            .map(trusted_key)
-            .collect::<Result<Vec<_>, _>>()?;
+        // Duplicate root names under "*" are one root, the first of that name, as for every
+        // other lookup by name.
+        let mut roots: Vec<TrustedKey> = Vec::with_capacity(resolved.len());
+        for root in resolved {
+            if roots.iter().all(|known| known.name != root.name) {
+                roots.push(trusted_key(root)?);
+            }
+        }
         let threshold = match (all, requested) {
             (true, 0) if required.is_empty() => Some(roots.len()),
             (true, 0) | (false, _) => None,
@@ -65,7 +72,7 @@ impl CosignVerifier {
             roots,
             policy: CosignPolicy {
                 threshold,
-                required: required.clone(),
+                required,
                 transparency_log,
             },
         })
@@ -79,6 +86,17 @@ impl CosignVerifier {
     ) -> Result<Verified, CosignError> {
         verify::verify(layers, resolved_digest, &self.roots, &self.policy)
     }
+}
+
+fn dedup_in_order(names: &mut Vec<String>) {
+    let mut seen = Vec::with_capacity(names.len());
+    names.retain(|name| {
+        let first = !seen.contains(name);
+        if first {
+            seen.push(name.clone());
+        }
+        first
+    });
 }
 
 fn count(names: &[String]) -> u64 {
@@ -201,7 +219,12 @@ mod tests {
     #[test]
     fn which_roots_and_threshold() {
         let keys = keys();
-        let cases: [(&str, &[&str], Option<usize>); 6] = [
+        let cases: [(&str, &[&str], Option<usize>); 7] = [
+            (
+                "{trustRoot: \"*\", required: [alice, alice], threshold: 2}",
+                &["alice", "bob", "charlie"],
+                Some(2),
+            ),
             ("{trustRoot: \"*\"}", &["alice", "bob", "charlie"], Some(3)),
             (
                 "{trustRoot: \"*\", threshold: 2}",

@@ -229,12 +229,15 @@ pub fn verify(
             outcome: root_outcome(&candidates, &root.key, resolved_digest),
         })
         .collect();
-    let signed = |name: &str| {
-        evidence
-            .iter()
-            .any(|root| root.root == name && root.outcome.is_ok())
-    };
-    let found = evidence.iter().filter(|root| root.outcome.is_ok()).count();
+    // Distinct names: a root listed twice (by the caller or the configuration) is one root.
+    let mut signed_names: Vec<&str> = evidence
+        .iter()
+        .filter(|root| root.outcome.is_ok())
+        .map(|root| root.root.as_str())
+        .collect();
+    signed_names.sort_unstable();
+    signed_names.dedup();
+    let found = signed_names.len();
     if let Some(threshold) = policy.threshold {
         if found < threshold {
             return Err(CosignError::ThresholdNotReached { found, threshold });
@@ -243,7 +246,7 @@ pub fn verify(
     let missing: Vec<String> = policy
         .required
         .iter()
-        .filter(|name| !signed(name))
+        .filter(|name| signed_names.binary_search(&name.as_str()).is_err())
         .cloned()
         .collect();
     if !missing.is_empty() {
@@ -489,6 +492,11 @@ mod tests {
         let twice_by_alice = [layer(&alice, DIGEST, None), layer(&alice, DIGEST, None)];
         assert_eq!(
             message(verify(&twice_by_alice, DIGEST, &roots, &two_of_three)),
+            "validation threshold not reached (1/2)"
+        );
+        let alice_twice = [root("alice", &alice), root("alice", &alice)];
+        assert_eq!(
+            message(verify(&twice_by_alice, DIGEST, &alice_twice, &two_of_three)),
             "validation threshold not reached (1/2)"
         );
         let all = CosignPolicy {
