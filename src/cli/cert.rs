@@ -38,7 +38,8 @@ Options:
 
 Example:
   tastevin cert --service tastevin-svc --namespace tastevin --out certs > ca-bundle.txt
-  kubectl -n tastevin create secret tls tastevin-tls --cert=certs/tls.crt --key=certs/tls.key
+  kubectl -n tastevin create secret generic tastevin-tls --type=kubernetes.io/tls \\
+      --from-file=certs/tls.crt --from-file=certs/tls.key --from-file=certs/ca.crt
 
 Exit status: 0 on success, 1 if the files cannot be created, 2 on a usage error.
 ";
