@@ -27,6 +27,7 @@ pub mod log;
 pub mod metrics;
 pub mod net;
 pub mod policy;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod tls;
