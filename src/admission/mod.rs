@@ -16,7 +16,8 @@ pub mod workload;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::cache::VerdictCache;
+use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
 use crate::{log_error, log_warn};
 use engine::{Engine, Evaluation};
@@ -30,7 +31,13 @@ pub struct Admission {
     settings: Settings,
     metrics: &'static Metrics,
     log: bool,
+    /// Some validator may wait on the network: requests must not be decided on the event loop.
+    outbound: bool,
+    cache: VerdictCache,
 }
+
+/// Distinct images of one request validated at once when validators wait on the network.
+const PARALLEL_VALIDATIONS: usize = 8;
 
 /// An HTTP answer for `/mutate`. `json == false` means a `text/plain` body in Go `http.Error`
 /// style (message + "\n").
@@ -85,6 +92,8 @@ impl Admission {
     /// logs once what operators should know about the settings.
     pub fn new(config: Arc<Config>, settings: Settings) -> Admission {
         let admission = Admission {
+            outbound: needs_outbound(&config),
+            cache: VerdictCache::new(settings.cache),
             config,
             settings,
             metrics: metrics::global(),
@@ -100,11 +109,19 @@ impl Admission {
     /// whose standard output is the answer, and for tests, which assert exact counts.
     pub fn quiet(config: Arc<Config>, settings: Settings, metrics: &'static Metrics) -> Admission {
         Admission {
+            outbound: needs_outbound(&config),
+            cache: VerdictCache::new(settings.cache),
             config,
             settings,
             metrics,
             log: false,
         }
+    }
+
+    /// True when deciding a request may wait on registries or Notary servers, so the server
+    /// must hand it to a worker thread instead of answering on its event loop.
+    pub fn needs_worker(&self) -> bool {
+        self.outbound
     }
 
     pub fn settings(&self) -> &Settings {
@@ -158,6 +175,12 @@ impl Admission {
             config: &self.config,
             settings: &self.settings,
             log: self.log,
+            cache: &self.cache,
+            parallelism: if self.outbound {
+                PARALLEL_VALIDATIONS
+            } else {
+                1
+            },
         };
         let evaluation = engine.evaluate(&review.request, deadline);
         if let (true, Decision::Deny(message)) = (self.log, &evaluation.decision) {
@@ -169,6 +192,9 @@ impl Admission {
         }
         for outcome in &evaluation.outcomes {
             record::image(self.metrics, outcome);
+        }
+        if self.outbound {
+            self.metrics.set_cache_entries(self.cache.len() as u64);
         }
         let request_is_pod = review.request.kind.kind == "Pod";
         let response =
@@ -184,6 +210,14 @@ impl Admission {
             evaluation,
         })
     }
+}
+
+/// Whether any configured validator checks signatures (and so fetches data).
+fn needs_outbound(config: &Config) -> bool {
+    config
+        .validators()
+        .iter()
+        .any(|validator| !matches!(validator.kind, ValidatorKind::Static { .. }))
 }
 
 #[cfg(test)]

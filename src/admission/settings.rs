@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::cache::CachePolicy;
 use crate::log_warn;
 
 /// Which requests may be denied or mutated.
@@ -27,6 +28,8 @@ pub struct Settings {
     pub automatic_unchanged_approval: bool,
     pub automatic_child_approval: bool,
     pub request_deadline: Duration,
+    /// `CACHE_EXPIRY_SECONDS` and `CACHE_ERRORS`.
+    pub cache: CachePolicy,
 }
 
 /// Connaisseur's deadline: one second below the webhook's 30 s `timeoutSeconds`.
@@ -43,6 +46,7 @@ impl Default for Settings {
             automatic_unchanged_approval: false,
             automatic_child_approval: true,
             request_deadline: DEFAULT_REQUEST_DEADLINE,
+            cache: CachePolicy::default(),
         }
     }
 }
@@ -56,6 +60,8 @@ pub enum SettingsNotice {
         value: String,
         default: String,
     },
+    /// A cache variable was not understood (the text says which and what is used).
+    Cache(String),
 }
 
 impl std::fmt::Display for SettingsNotice {
@@ -66,6 +72,7 @@ impl std::fmt::Display for SettingsNotice {
                 value,
                 default,
             } => write!(f, "{variable}={value:?} is not understood, using {default}"),
+            SettingsNotice::Cache(text) => f.write_str(text),
         }
     }
 }
@@ -122,12 +129,15 @@ impl Settings {
                 defaults.request_deadline
             }),
         };
+        let (cache, cache_notices) = CachePolicy::from_lookup(&lookup);
+        notices.extend(cache_notices.into_iter().map(SettingsNotice::Cache));
         let settings = Settings {
             detection_mode,
             resource_validation_mode,
             automatic_unchanged_approval,
             automatic_child_approval,
             request_deadline,
+            cache,
         };
         (settings, notices)
     }

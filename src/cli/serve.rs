@@ -40,7 +40,7 @@ Options:
       --handshake-timeout SECS  TLS handshake time limit [default: 10]
       --write-timeout SECS      time a client may take to read an answer [default: 30]
       --grace-period SECS       time for requests in flight after SIGTERM [default: 25]
-      --workers N               threads for outbound work (registries) [default: 4]
+      --workers N               threads for outbound work (registries) [default: 32]
   -h, --help                    print this help
 
 Environment: DETECTION_MODE, RESOURCE_VALIDATION_MODE, AUTOMATIC_UNCHANGED_APPROVAL,
@@ -140,7 +140,7 @@ fn settings(args: &Args) -> Result<Settings, ArgError> {
             wait: read.max(Duration::from_secs(60)),
         },
         grace: secs("--grace-period", 25)?,
-        workers: args.parsed("--workers", 4usize)?.max(1),
+        workers: args.parsed("--workers", 32usize)?.max(1),
     })
 }
 

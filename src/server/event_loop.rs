@@ -100,7 +100,7 @@ impl EventLoop {
         let pool = WorkerPool::new(settings.workers, settings.workers * 64, move || {
             // A failed wake only delays the result to the next event.
             let _ = waker.wake();
-        })?;
+        });
         let signals = SignalPipe::install()?;
         poll.registry()
             .register(&mut SourceFd(&signals.fd()), SIGNALS, Interest::READABLE)?;
@@ -123,7 +123,7 @@ impl EventLoop {
     }
 
     fn run(&mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
+        let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
             let mut timeout = self.deadlines.poll_timeout(now);
@@ -267,10 +267,12 @@ impl EventLoop {
                 match conn.next_request(now) {
                     Next::Nothing => break,
                     Next::Request(request, started) => {
-                        let routed = self.router.route(&request);
+                        let method = request.method.clone();
+                        let keep_alive = request.keep_alive;
+                        let routed = self.router.route(request);
                         let meta = RequestMeta {
-                            method: request.method.clone(),
-                            keep_alive: request.keep_alive,
+                            method,
+                            keep_alive,
                             started,
                             metrics_path: routed.metrics_path,
                         };

@@ -33,6 +33,16 @@ pub enum Rejection {
     UnsupportedType(&'static str),
     /// A signature validator's own explanation (section 5 of the spec).
     Failed(String),
+    /// The data needed could not be fetched (network, server error, deadline): no verdict
+    /// about the image itself, so it is never cached.
+    Unavailable(String),
+}
+
+impl Rejection {
+    /// True when the rejection judges the image (and may be cached), not the circumstances.
+    pub fn is_verdict(&self) -> bool {
+        matches!(self, Rejection::Failed(_))
+    }
 }
 
 impl fmt::Display for Rejection {
@@ -42,7 +52,7 @@ impl fmt::Display for Rejection {
             Rejection::UnsupportedType(kind) => {
                 write!(f, "validator type {kind} is not supported yet")
             }
-            Rejection::Failed(reason) => f.write_str(reason),
+            Rejection::Failed(reason) | Rejection::Unavailable(reason) => f.write_str(reason),
         }
     }
 }
