@@ -118,6 +118,19 @@ impl Admission {
         }
     }
 
+    /// The same engine with a reloaded configuration: same settings and metrics, a fresh
+    /// verdict cache (cached verdicts were reached under the previous policy).
+    pub fn with_config(&self, config: Arc<Config>) -> Admission {
+        Admission {
+            outbound: needs_outbound(&config),
+            cache: VerdictCache::new(self.settings.cache),
+            config,
+            settings: self.settings.clone(),
+            metrics: self.metrics,
+            log: self.log,
+        }
+    }
+
     /// True when deciding a request may wait on registries or Notary servers, so the server
     /// must hand it to a worker thread instead of answering on its event loop.
     pub fn needs_worker(&self) -> bool {
