@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod registry;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod tls;

@@ -42,6 +42,16 @@ impl Router {
         }
     }
 
+    /// Puts a reloaded engine in force: the next request uses it, requests already with a
+    /// worker finish with the engine they started with.
+    pub fn set_admission(&mut self, admission: Arc<Admission>) {
+        self.admission = admission;
+    }
+
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
     /// From now on `/ready` answers 503, so the endpoint is taken out of the service.
     pub fn set_draining(&mut self) {
         self.draining = true;

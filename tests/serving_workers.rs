@@ -10,10 +10,12 @@ use support::requests::{admission_review, get, mutate};
 use support::{Server, TempDir};
 
 /// A policy whose only rule selects a signature validator, so every `/mutate` goes to a worker.
-const COSIGN_POLICY: &str = r#"
+/// (Notary v1 answers at once that it is not supported yet: no network is involved.)
+const SIGNATURE_POLICY: &str = r#"
 validators:
   - name: signed
-    type: cosign
+    type: notaryv1
+    host: notary.example.org
     trustRoots:
       - name: default
         key: |
@@ -26,16 +28,16 @@ policy:
     validator: signed
 "#;
 
-fn server_with_cosign_policy(dir: &TempDir) -> Server {
+fn server_with_signature_policy(dir: &TempDir) -> Server {
     let config = dir.path().join("config.yaml");
-    fs::write(&config, COSIGN_POLICY).expect("write the config");
+    fs::write(&config, SIGNATURE_POLICY).expect("write the config");
     Server::start(&["--config", &config.display().to_string()])
 }
 
 #[test]
 fn deferred_answers_keep_pipelined_order() {
     let dir = TempDir::new();
-    let server = server_with_cosign_policy(&dir);
+    let server = server_with_signature_policy(&dir);
     let mut client = server.connect();
     let mut burst = mutate(&admission_review("first"));
     burst.extend(get("/health"));
@@ -49,8 +51,8 @@ fn deferred_answers_keep_pipelined_order() {
     assert_eq!(review["response"]["allowed"], false);
     assert_eq!(
         review["response"]["status"]["message"],
-        "error during cosign validation of image docker.io/library/nginx:1.27: \
-         validator type cosign is not supported yet"
+        "error during notaryv1 validation of image docker.io/library/nginx:1.27: \
+         validator type notaryv1 is not supported yet"
     );
     assert_eq!(
         client.read_response().status,
@@ -65,7 +67,7 @@ fn deferred_answers_keep_pipelined_order() {
 #[test]
 fn deferred_answers_are_counted_like_inline_ones() {
     let dir = TempDir::new();
-    let server = server_with_cosign_policy(&dir);
+    let server = server_with_signature_policy(&dir);
     let before = server.scrape();
     let mut client = server.connect();
     for uid in ["a", "b", "c"] {

@@ -93,15 +93,7 @@ impl Admission {
     /// The webhook's engine: records into the process-wide metrics, logs its decisions, and
     /// logs once what operators should know about the settings.
     pub fn new(config: Arc<Config>, settings: Settings) -> Admission {
-        let admission = Admission {
-            outbound: needs_outbound(&config),
-            cache: VerdictCache::new(settings.cache),
-            clients: Clients::new(settings.secrets_dir.clone()),
-            config,
-            settings,
-            metrics: metrics::global(),
-            log: true,
-        };
+        let admission = Admission::build(config, settings, metrics::global(), true);
         for notice in admission.startup_notices() {
             log_warn!("{notice}");
         }
@@ -111,6 +103,22 @@ impl Admission {
     /// An engine that records into `metrics` and writes no log lines: for `tastevin review`,
     /// whose standard output is the answer, and for tests, which assert exact counts.
     pub fn quiet(config: Arc<Config>, settings: Settings, metrics: &'static Metrics) -> Admission {
+        Admission::build(config, settings, metrics, false)
+    }
+
+    /// The same engine with a reloaded configuration: same settings and metrics, a fresh
+    /// verdict cache (cached verdicts were reached under the previous policy) and fresh
+    /// registry clients (credentials may have changed with it).
+    pub fn with_config(&self, config: Arc<Config>) -> Admission {
+        Admission::build(config, self.settings.clone(), self.metrics, self.log)
+    }
+
+    fn build(
+        config: Arc<Config>,
+        settings: Settings,
+        metrics: &'static Metrics,
+        log: bool,
+    ) -> Admission {
         Admission {
             outbound: needs_outbound(&config),
             cache: VerdictCache::new(settings.cache),
@@ -118,7 +126,7 @@ impl Admission {
             config,
             settings,
             metrics,
-            log: false,
+            log,
         }
     }
 
