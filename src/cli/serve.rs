@@ -41,6 +41,9 @@ Options:
       --handshake-timeout SECS  TLS handshake time limit [default: 10]
       --write-timeout SECS      time a client may take to read an answer [default: 30]
       --grace-period SECS       time for requests in flight after SIGTERM [default: 25]
+      --reload-interval SECS    how often the certificate, key, configuration and secrets
+                                are checked for changes, which take effect without a
+                                restart (0 turns reloading off) [default: 2]
       --secrets-dir DIR         where auth.secretName secrets are mounted
                                 [default: $TASTEVIN_SECRETS_DIR, else /app/secrets]
       --workers N               threads for outbound work (registries) [default: 32]
