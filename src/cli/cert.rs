@@ -3,7 +3,7 @@
 //! the MutatingWebhookConfiguration needs so the API server trusts the webhook.
 //!
 //! The CA's private key is never written: it signs one certificate and is dropped, so a
-//! leaked directory cannot mint more. Rotation issues a new CA (see deploy/OPERATIONS.md).
+//! leaked directory cannot mint more. Rotation issues a new CA (see README.md, "Operations").
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
