@@ -19,8 +19,10 @@
 )]
 
 pub mod admission;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod image_ref;
 pub mod log;
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod registry;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod tls;

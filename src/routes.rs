@@ -42,49 +42,66 @@ impl Router {
         }
     }
 
+    /// Puts a reloaded engine in force: the next request uses it, requests already with a
+    /// worker finish with the engine they started with.
+    pub fn set_admission(&mut self, admission: Arc<Admission>) {
+        self.admission = admission;
+    }
+
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
     /// From now on `/ready` answers 503, so the endpoint is taken out of the service.
     pub fn set_draining(&mut self) {
         self.draining = true;
     }
 
-    pub fn route(&self, req: &Request) -> Routed {
+    pub fn route(&self, req: Request) -> Routed {
         match req.path.as_str() {
-            "/health" => probe(req, true),
-            "/ready" => probe(req, !self.draining),
-            "/metrics" => recorded(RoutePath::Metrics, metrics_page(req)),
+            "/health" => probe(&req, true),
+            "/ready" => probe(&req, !self.draining),
+            "/metrics" => recorded(RoutePath::Metrics, metrics_page(&req)),
             "/mutate" => {
                 metrics::global().mutate_called();
-                recorded(RoutePath::Mutate, self.mutate(req))
+                Routed {
+                    metrics_path: Some(RoutePath::Mutate),
+                    outcome: self.mutate(req),
+                }
             }
             _ => recorded(RoutePath::Other, Response::text(404, "404 page not found")),
         }
     }
 
-    fn mutate(&self, req: &Request) -> Response {
+    fn mutate(&self, req: Request) -> Outcome {
         if req.method != "POST" {
-            return Response::text(405, &format!("Method not allowed.: {}", req.method));
+            let message = format!("Method not allowed.: {}", req.method);
+            return Outcome::Ready(Response::text(405, &message));
         }
         let content_type = req.content_type.as_deref().unwrap_or("");
         if content_type != JSON {
-            return Response::text(
-                400,
-                &format!("wrong content type: expected json, got {content_type}"),
-            );
+            let message = format!("wrong content type: expected json, got {content_type}");
+            return Outcome::Ready(Response::text(400, &message));
         }
-        let reply = self.admission.handle(&req.body);
-        if reply.json {
-            Response {
-                status: reply.status,
-                content_type: Some(JSON),
-                body: reply.body,
-            }
+        if !self.admission.needs_worker() {
+            return Outcome::Ready(mutate_answer(&self.admission, &req.body));
+        }
+        let admission = Arc::clone(&self.admission);
+        let body = req.body;
+        Outcome::Deferred(Box::new(move || mutate_answer(&admission, &body)))
+    }
+}
+
+fn mutate_answer(admission: &Admission, body: &[u8]) -> Response {
+    let reply = admission.handle(body);
+    Response {
+        status: reply.status,
+        content_type: Some(if reply.json {
+            JSON
         } else {
-            Response {
-                status: reply.status,
-                content_type: Some("text/plain; charset=utf-8"),
-                body: reply.body,
-            }
-        }
+            "text/plain; charset=utf-8"
+        }),
+        body: reply.body,
     }
 }
 

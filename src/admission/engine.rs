@@ -5,17 +5,20 @@
 //! that wait on the network can later run on a worker pool and hand their outcomes back; the
 //! aggregation, patch building and metrics only read that list.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::response::{Decision, PatchOp};
 use super::review::AdmissionRequest;
 use super::settings::Settings;
 use super::workload::{self, ContainerList, Workload, WorkloadKind};
+use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
 use crate::metrics::SkipReason;
-use crate::validators::{self, Outcome, Rejection};
+use crate::validators::{self, Clients, Outcome, Rejection};
 use crate::{log_debug, log_info};
 
 /// The validator that handled an image, as metrics label it.
@@ -70,6 +73,13 @@ pub struct Engine<'a> {
     pub settings: &'a Settings,
     /// Write Connaisseur's per-image log lines (off for the CLI, whose stdout is the answer).
     pub log: bool,
+    /// Recent verdicts of signature validators.
+    pub cache: &'a VerdictCache,
+    /// Registry clients of the signature validators.
+    pub clients: &'a Clients,
+    /// Distinct images validated at once. 1 on the event loop, where validation never waits;
+    /// more on a worker thread, where validators wait on registries.
+    pub parallelism: usize,
 }
 
 /// One distinct image string and the positions that use it.
@@ -119,23 +129,65 @@ impl Engine<'_> {
         }
 
         let images = distinct_images(&new);
-        let mut outcomes = Vec::with_capacity(images.len());
-        for image in &images {
-            if Instant::now() >= deadline {
-                break;
-            }
-            outcomes.push(self.check_image(image.raw, old.as_ref(), deadline));
-        }
-        let validated = outcomes.len();
-        for image in images.get(validated..).unwrap_or_default() {
-            outcomes.push(self.timed_out(image.raw));
-        }
+        let (outcomes, validated) = self.check_images(&images, old.as_ref(), deadline);
         let decision = aggregate(&outcomes, &images, new.kind, &request.uid, validated);
         Evaluation {
             decision,
             outcomes,
             workload: Some(new),
         }
+    }
+
+    /// Checks every distinct image, `parallelism` at a time. Returns the outcomes with those
+    /// that finished in time first (in arrival order), then those that did not, and how many
+    /// finished in time.
+    fn check_images(
+        &self,
+        images: &[DistinctImage<'_>],
+        old: Option<&Workload>,
+        deadline: Instant,
+    ) -> (Vec<ImageOutcome>, usize) {
+        let finished: Vec<ImageOutcome> = if self.parallelism <= 1 || images.len() <= 1 {
+            let mut finished = Vec::with_capacity(images.len());
+            for image in images {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                finished.push(self.check_image(image.raw, old, deadline));
+            }
+            finished
+        } else {
+            let next = AtomicUsize::new(0);
+            let finished = Mutex::new(Vec::with_capacity(images.len()));
+            std::thread::scope(|scope| {
+                for _ in 0..self.parallelism.min(images.len()) {
+                    scope.spawn(|| {
+                        while let Some(image) = images.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            if Instant::now() >= deadline {
+                                break;
+                            }
+                            let outcome = self.check_image(image.raw, old, deadline);
+                            if let Ok(mut finished) = finished.lock() {
+                                finished.push(outcome);
+                            }
+                        }
+                    });
+                }
+            });
+            finished.into_inner().unwrap_or_default()
+        };
+        let (mut outcomes, late): (Vec<ImageOutcome>, Vec<ImageOutcome>) =
+            finished.into_iter().partition(|outcome| !outcome.timed_out);
+        let validated = outcomes.len();
+        outcomes.extend(late);
+        let seen: HashSet<String> = outcomes.iter().map(|o| o.raw.clone()).collect();
+        let unstarted: Vec<ImageOutcome> = images
+            .iter()
+            .filter(|image| !seen.contains(image.raw))
+            .map(|image| self.timed_out(image.raw))
+            .collect();
+        outcomes.extend(unstarted);
+        (outcomes, validated)
     }
 
     /// §4.3 for one distinct image string.
@@ -153,6 +205,8 @@ impl Engine<'_> {
         };
         outcome.result = self.run_pipeline(raw, old, deadline, &mut outcome);
         outcome.elapsed = started.elapsed();
+        // A validation that came back after the deadline no longer decides anything.
+        outcome.timed_out = Instant::now() > deadline;
         outcome
     }
 
@@ -181,7 +235,13 @@ impl Engine<'_> {
 
         if let ValidatorKind::Static { .. } = validator.kind {
             // Never skipped: a deny rule must not be bypassed by unchanged or child approval.
-            return match validators::validate(validator, selection.rule, &image, deadline) {
+            return match validators::validate(
+                validator,
+                selection.rule,
+                &image,
+                deadline,
+                self.clients,
+            ) {
                 Outcome::Verified { .. } => {
                     if self.log {
                         log_info!("static allow for image {raw} using rule {pattern}");
@@ -206,8 +266,25 @@ impl Engine<'_> {
         // Child approval needs the owners from the Kubernetes API; without an API client
         // there are no parents, so no image is approved this way (logged once at startup).
 
-        match validators::validate(validator, selection.rule, &image, deadline) {
+        let cache_key = CacheKey::new(
+            image.normalised(),
+            (format!("{:?}", selection.rule), format!("{validator:?}")),
+        );
+        if let Some(verdict) = self.cache.get(&cache_key, Instant::now()) {
+            if self.log {
+                log_info!("skipped validation: cache hit for image {raw}");
+            }
+            outcome.skipped = Some(SkipReason::CacheHit);
+            return match verdict {
+                Verdict::Trusted(digest) => pin(&image, digest.as_deref(), mutate),
+                Verdict::Rejected(message) => Err(message),
+            };
+        }
+
+        match validators::validate(validator, selection.rule, &image, deadline, self.clients) {
             Outcome::Verified { digest } => {
+                self.cache
+                    .put(cache_key, Verdict::Trusted(digest.clone()), Instant::now());
                 let admitted = pin(&image, digest.as_deref(), mutate)?;
                 if self.log {
                     let result = admitted
@@ -221,7 +298,15 @@ impl Engine<'_> {
                 }
                 Ok(admitted)
             }
-            Outcome::Rejected(rejection) => Err(validation_error(type_name, raw, &rejection)),
+            Outcome::Rejected(rejection) => {
+                let message = validation_error(type_name, raw, &rejection);
+                // A verdict is worth keeping; an unreachable registry or a deadline is not.
+                if rejection.is_verdict() && Instant::now() <= deadline {
+                    let verdict = Verdict::Rejected(message.clone());
+                    self.cache.put(cache_key, verdict, Instant::now());
+                }
+                Err(message)
+            }
         }
     }
 

@@ -24,7 +24,8 @@ validators:
     type: static
     approve: false
   - name: signed
-    type: cosign
+    type: notaryv1
+    host: notary.example.org
     trustRoots:
       - name: default
         key: |

@@ -16,8 +16,10 @@ pub mod workload;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::cache::VerdictCache;
+use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
+use crate::validators::Clients;
 use crate::{log_error, log_warn};
 use engine::{Engine, Evaluation};
 use response::{AdmissionResponse, Decision};
@@ -30,7 +32,14 @@ pub struct Admission {
     settings: Settings,
     metrics: &'static Metrics,
     log: bool,
+    /// Some validator may wait on the network: requests must not be decided on the event loop.
+    outbound: bool,
+    cache: VerdictCache,
+    clients: Clients,
 }
+
+/// Distinct images of one request validated at once when validators wait on the network.
+const PARALLEL_VALIDATIONS: usize = 8;
 
 /// An HTTP answer for `/mutate`. `json == false` means a `text/plain` body in Go `http.Error`
 /// style (message + "\n").
@@ -84,12 +93,7 @@ impl Admission {
     /// The webhook's engine: records into the process-wide metrics, logs its decisions, and
     /// logs once what operators should know about the settings.
     pub fn new(config: Arc<Config>, settings: Settings) -> Admission {
-        let admission = Admission {
-            config,
-            settings,
-            metrics: metrics::global(),
-            log: true,
-        };
+        let admission = Admission::build(config, settings, metrics::global(), true);
         for notice in admission.startup_notices() {
             log_warn!("{notice}");
         }
@@ -99,12 +103,37 @@ impl Admission {
     /// An engine that records into `metrics` and writes no log lines: for `tastevin review`,
     /// whose standard output is the answer, and for tests, which assert exact counts.
     pub fn quiet(config: Arc<Config>, settings: Settings, metrics: &'static Metrics) -> Admission {
+        Admission::build(config, settings, metrics, false)
+    }
+
+    /// The same engine with a reloaded configuration: same settings and metrics, a fresh
+    /// verdict cache (cached verdicts were reached under the previous policy) and fresh
+    /// registry clients (credentials may have changed with it).
+    pub fn with_config(&self, config: Arc<Config>) -> Admission {
+        Admission::build(config, self.settings.clone(), self.metrics, self.log)
+    }
+
+    fn build(
+        config: Arc<Config>,
+        settings: Settings,
+        metrics: &'static Metrics,
+        log: bool,
+    ) -> Admission {
         Admission {
+            outbound: needs_outbound(&config),
+            cache: VerdictCache::new(settings.cache),
+            clients: Clients::new(settings.secrets_dir.clone()),
             config,
             settings,
             metrics,
-            log: false,
+            log,
         }
+    }
+
+    /// True when deciding a request may wait on registries or Notary servers, so the server
+    /// must hand it to a worker thread instead of answering on its event loop.
+    pub fn needs_worker(&self) -> bool {
+        self.outbound
     }
 
     pub fn settings(&self) -> &Settings {
@@ -158,6 +187,13 @@ impl Admission {
             config: &self.config,
             settings: &self.settings,
             log: self.log,
+            cache: &self.cache,
+            clients: &self.clients,
+            parallelism: if self.outbound {
+                PARALLEL_VALIDATIONS
+            } else {
+                1
+            },
         };
         let evaluation = engine.evaluate(&review.request, deadline);
         if let (true, Decision::Deny(message)) = (self.log, &evaluation.decision) {
@@ -169,6 +205,9 @@ impl Admission {
         }
         for outcome in &evaluation.outcomes {
             record::image(self.metrics, outcome);
+        }
+        if self.outbound {
+            self.metrics.set_cache_entries(self.cache.len() as u64);
         }
         let request_is_pod = review.request.kind.kind == "Pod";
         let response =
@@ -184,6 +223,14 @@ impl Admission {
             evaluation,
         })
     }
+}
+
+/// Whether any configured validator checks signatures (and so fetches data).
+fn needs_outbound(config: &Config) -> bool {
+    config
+        .validators()
+        .iter()
+        .any(|validator| !matches!(validator.kind, ValidatorKind::Static { .. }))
 }
 
 #[cfg(test)]
@@ -466,12 +513,12 @@ mod tests {
         let body = review("ReplicaSet", "UPDATE", new.clone(), Some(old));
         let (response, metrics) = decide(POLICY, with_unchanged_approval(), &body);
         assert_eq!(response, json!({"uid": "uid-1", "allowed": true}));
-        let skipped = r#"connaisseur_validations_skipped_total{type="cosign",validator_name="signed",reason="unchanged image reference"}"#;
+        let skipped = r#"connaisseur_validations_skipped_total{type="notaryv1",validator_name="signed",reason="unchanged image reference"}"#;
         assert_eq!(metric(metrics, skipped), 1);
 
         // Off by default, and only the old object's images count.
         let (response, _) = decide(POLICY, Settings::default(), &body);
-        assert!(denial(&response).starts_with("error during cosign validation"));
+        assert!(denial(&response).starts_with("error during notaryv1 validation"));
         let changed = review(
             "ReplicaSet",
             "UPDATE",
@@ -482,7 +529,7 @@ mod tests {
             )),
         );
         let (response, _) = decide(POLICY, with_unchanged_approval(), &changed);
-        assert!(denial(&response).starts_with("error during cosign validation"));
+        assert!(denial(&response).starts_with("error during notaryv1 validation"));
     }
 
     #[test]
@@ -491,7 +538,7 @@ mod tests {
         pod["metadata"]["ownerReferences"] =
             json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}]);
         let response = decide_default(&review("Pod", "CREATE", pod, None));
-        assert!(denial(&response).starts_with("error during cosign validation"));
+        assert!(denial(&response).starts_with("error during notaryv1 validation"));
         let (admission, _) = admission(POLICY, Settings::default());
         assert!(admission
             .startup_notices()
@@ -521,10 +568,10 @@ mod tests {
         );
         assert_eq!(
             denial(&response),
-            "error during cosign validation of image signed.reg/app:1: validator type cosign is not supported yet"
+            "error during notaryv1 validation of image signed.reg/app:1: validator type notaryv1 is not supported yet"
         );
         let failed =
-            r#"connaisseur_validations_failed_total{type="cosign",validator_name="signed"}"#;
+            r#"connaisseur_validations_failed_total{type="notaryv1",validator_name="signed"}"#;
         assert_eq!(metric(metrics, failed), 1);
     }
 
@@ -724,19 +771,19 @@ mod tests {
         assert_eq!(success("static", "default"), 1);
         assert_eq!(success("static", "allow"), 2);
         assert_eq!(failed("static", "deny"), 1);
-        assert_eq!(success("cosign", "signed"), 1);
-        assert_eq!(failed("cosign", "signed"), 1);
+        assert_eq!(success("notaryv1", "signed"), 1);
+        assert_eq!(failed("notaryv1", "signed"), 1);
         assert_eq!(
             metric(
                 metrics,
-                r#"connaisseur_validations_skipped_total{type="cosign",validator_name="signed",reason="unchanged image reference"}"#
+                r#"connaisseur_validations_skipped_total{type="notaryv1",validator_name="signed",reason="unchanged image reference"}"#
             ),
             1
         );
         assert_eq!(
             metric(
                 metrics,
-                r#"connaisseur_validations_total{type="cosign",validator_name="signed",result="success"}"#
+                r#"connaisseur_validations_total{type="notaryv1",validator_name="signed",result="success"}"#
             ),
             1
         );
@@ -812,7 +859,7 @@ mod tests {
 
         let detection = include_bytes!("../../examples/detection-mode.json");
         let (without, _) = decide(config, Settings::default(), detection);
-        let message = "error during cosign validation of image ghcr.io/example-team/report:2.1: validator type cosign is not supported yet";
+        let message = "static deny for image docker.io/library/alpine:3.20 using rule *:*";
         assert_eq!(denial(&without), message);
         let settings = Settings {
             detection_mode: true,

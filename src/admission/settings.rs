@@ -6,8 +6,11 @@
 //! (true). `REQUEST_DEADLINE_SECONDS` (tastevin's own, default 29) bounds all validations of one
 //! request; keep it below the webhook's `timeoutSeconds`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cache::CachePolicy;
+use crate::config::SECRETS_DIR;
 use crate::log_warn;
 
 /// Which requests may be denied or mutated.
@@ -27,6 +30,11 @@ pub struct Settings {
     pub automatic_unchanged_approval: bool,
     pub automatic_child_approval: bool,
     pub request_deadline: Duration,
+    /// `CACHE_EXPIRY_SECONDS` and `CACHE_ERRORS`.
+    pub cache: CachePolicy,
+    /// Where `auth.secretName` secrets are mounted: `TASTEVIN_SECRETS_DIR`, else
+    /// `/app/secrets` (the `--secrets-dir` flag overrides both).
+    pub secrets_dir: PathBuf,
 }
 
 /// Connaisseur's deadline: one second below the webhook's 30 s `timeoutSeconds`.
@@ -43,6 +51,8 @@ impl Default for Settings {
             automatic_unchanged_approval: false,
             automatic_child_approval: true,
             request_deadline: DEFAULT_REQUEST_DEADLINE,
+            cache: CachePolicy::default(),
+            secrets_dir: PathBuf::from(SECRETS_DIR),
         }
     }
 }
@@ -56,6 +66,8 @@ pub enum SettingsNotice {
         value: String,
         default: String,
     },
+    /// A cache variable was not understood (the text says which and what is used).
+    Cache(String),
 }
 
 impl std::fmt::Display for SettingsNotice {
@@ -66,6 +78,7 @@ impl std::fmt::Display for SettingsNotice {
                 value,
                 default,
             } => write!(f, "{variable}={value:?} is not understood, using {default}"),
+            SettingsNotice::Cache(text) => f.write_str(text),
         }
     }
 }
@@ -122,12 +135,16 @@ impl Settings {
                 defaults.request_deadline
             }),
         };
+        let (cache, cache_notices) = CachePolicy::from_lookup(&lookup);
+        notices.extend(cache_notices.into_iter().map(SettingsNotice::Cache));
         let settings = Settings {
             detection_mode,
             resource_validation_mode,
             automatic_unchanged_approval,
             automatic_child_approval,
             request_deadline,
+            cache,
+            secrets_dir: lookup("TASTEVIN_SECRETS_DIR").map_or(defaults.secrets_dir, PathBuf::from),
         };
         (settings, notices)
     }

@@ -1,8 +1,9 @@
-//! Command line: `serve` (the default), `review`, `check-config`, with `--help` texts in
+//! Command line: `serve` (the default), `review`, `check-config`, `cert`, with `--help` texts in
 //! the style of common Unix tools. Arguments are parsed by hand: `--flag VALUE` or
 //! `--flag=VALUE`.
 
 mod args;
+pub mod cert;
 pub mod check_config;
 pub mod review;
 mod serve;
@@ -21,6 +22,7 @@ Commands:
   serve         run the webhook (the default when no command is given)
   review        run the admission engine on an AdmissionReview or manifest file
   check-config  load and validate a configuration file
+  cert          create a CA and the webhook's serving certificate, print the caBundle
 
 Run 'tastevin COMMAND --help' for the options of a command.
 
@@ -54,6 +56,7 @@ pub fn main(args: &[String]) -> i32 {
         }
         "review" => review::run(rest),
         "check-config" => check_config::run(rest),
+        "cert" => cert::run(rest),
         "help" => {
             print!("{USAGE}");
             0

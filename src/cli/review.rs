@@ -34,6 +34,10 @@ Options:
       --explain      before the answer, print for every image its normalised reference,
                      the rule that matched and why it beat the others, the validator and
                      the verdict
+      --secrets-dir DIR
+                     where auth.secretName secrets are read from, DIR/<name>/secret.yaml
+                     or DIR/<name>/.dockerconfigjson [default: $TASTEVIN_SECRETS_DIR, else
+                     /app/secrets]
   -h, --help         print this help
 
 The environment variables DETECTION_MODE, RESOURCE_VALIDATION_MODE,
@@ -52,7 +56,11 @@ const WRAPPED_UID: &str = "tastevin-review";
 
 /// Runs `tastevin review` with the arguments after the command name.
 pub fn run(args: &[String]) -> i32 {
-    let args = match Args::parse(args, &["--config"], &["--explain", "-h", "--help"]) {
+    let args = match Args::parse(
+        args,
+        &["--config", "--secrets-dir"],
+        &["--explain", "-h", "--help"],
+    ) {
         Ok(args) => args,
         Err(err) => return usage_error(&err),
     };
@@ -88,7 +96,11 @@ pub fn run(args: &[String]) -> i32 {
     };
     // The CLI's decisions are not the server's: count them in a registry of their own.
     let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-    let admission = Admission::quiet(Arc::new(config), Settings::from_env(), metrics);
+    let mut settings = Settings::from_env();
+    if let Some(dir) = args.value("--secrets-dir") {
+        settings.secrets_dir = dir.into();
+    }
+    let admission = Admission::quiet(Arc::new(config), settings, metrics);
     match admission.review(&body) {
         Ok(reviewed) => {
             if args.switch("--explain") {

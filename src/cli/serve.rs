@@ -10,6 +10,7 @@ use super::{ArgError, Args};
 use crate::admission::{Admission, Settings as AdmissionSettings};
 use crate::config::Config;
 use crate::http::request::Limits;
+use crate::reload::{self, TlsPaths, WatchPaths, Watcher};
 use crate::routes::Router;
 use crate::server::conn::Timeouts;
 use crate::server::{self, Settings};
@@ -40,7 +41,9 @@ Options:
       --handshake-timeout SECS  TLS handshake time limit [default: 10]
       --write-timeout SECS      time a client may take to read an answer [default: 30]
       --grace-period SECS       time for requests in flight after SIGTERM [default: 25]
-      --workers N               threads for outbound work (registries) [default: 4]
+      --secrets-dir DIR         where auth.secretName secrets are mounted
+                                [default: $TASTEVIN_SECRETS_DIR, else /app/secrets]
+      --workers N               threads for outbound work (registries) [default: 32]
   -h, --help                    print this help
 
 Environment: DETECTION_MODE, RESOURCE_VALIDATION_MODE, AUTOMATIC_UNCHANGED_APPROVAL,
@@ -61,6 +64,8 @@ const VALUED: &[&str] = &[
     "--write-timeout",
     "--grace-period",
     "--workers",
+    "--secrets-dir",
+    "--reload-interval",
 ];
 const SWITCHES: &[&str] = &["--plain-http", "-h", "--help"];
 
@@ -80,27 +85,54 @@ pub fn run(raw: &[String]) -> i32 {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
+    let config_path = args
+        .value("--config")
+        .map_or_else(|| PathBuf::from(Config::DEFAULT_PATH), PathBuf::from);
     let config = match load_config(args.value("--config")) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let tls = if args.switch("--plain-http") {
+    let reload_interval = match secs_flag(&args, "--reload-interval", reload::DEFAULT_INTERVAL) {
+        Ok(i) => i,
+        Err(e) => return usage_error(&e),
+    };
+    let (tls, tls_paths) = if args.switch("--plain-http") {
         log_warn!("--plain-http: serving without TLS, for local experiments only");
-        None
+        (None, None)
     } else {
         match serving_tls(args.value("--cert"), args.value("--key")) {
-            Ok(t) => Some(t),
+            Ok((t, paths)) => (Some(t), paths),
             Err(e) => {
                 log_error!("{e}");
                 return 1;
             }
         }
     };
-    let admission = Arc::new(Admission::new(
-        Arc::new(config),
-        AdmissionSettings::from_env(),
-    ));
-    let settings = Settings { tls, ..settings };
+    let mut admission_settings = AdmissionSettings::from_env();
+    if let Some(dir) = args.value("--secrets-dir") {
+        admission_settings.secrets_dir = dir.into();
+    }
+    // As Connaisseur: a credential named by the configuration but not mounted is fatal.
+    if let Err(errors) = config.check_secrets(&admission_settings.secrets_dir) {
+        for e in errors {
+            log_error!("{e}");
+        }
+        return 1;
+    }
+    let reload = (!reload_interval.is_zero()).then(|| {
+        let paths = WatchPaths {
+            tls: tls_paths,
+            config: Some(config_path),
+            secrets: Some(admission_settings.secrets_dir.clone()),
+        };
+        (Watcher::new(paths, &config), reload_interval)
+    });
+    let admission = Arc::new(Admission::new(Arc::new(config), admission_settings));
+    let settings = Settings {
+        tls,
+        reload,
+        ..settings
+    };
     match server::serve(settings, Router::new(admission)) {
         Ok(()) => 0,
         Err(e) => {
@@ -113,6 +145,11 @@ pub fn run(raw: &[String]) -> i32 {
 fn usage_error(e: &ArgError) -> i32 {
     eprintln!("tastevin serve: {e}\nRun 'tastevin serve --help' for the options.");
     2
+}
+
+fn secs_flag(args: &Args, flag: &str, default: Duration) -> Result<Duration, ArgError> {
+    args.parsed(flag, default.as_secs())
+        .map(Duration::from_secs)
 }
 
 fn settings(args: &Args) -> Result<Settings, ArgError> {
@@ -140,7 +177,8 @@ fn settings(args: &Args) -> Result<Settings, ArgError> {
             wait: read.max(Duration::from_secs(60)),
         },
         grace: secs("--grace-period", 25)?,
-        workers: args.parsed("--workers", 4usize)?.max(1),
+        workers: args.parsed("--workers", 32usize)?.max(1),
+        reload: None,
     })
 }
 
@@ -189,16 +227,21 @@ fn load_config(path: Option<&str>) -> Result<Config, i32> {
     }
 }
 
+/// The serving configuration, and the files it came from (none when self-signed).
 fn serving_tls(
     cert: Option<&str>,
     key: Option<&str>,
-) -> Result<Arc<rustls::ServerConfig>, tls::TlsError> {
+) -> Result<(Arc<rustls::ServerConfig>, Option<TlsPaths>), tls::TlsError> {
     let cert_path = Path::new(cert.unwrap_or(tls::DEFAULT_CERT_PATH));
     let key_path = Path::new(key.unwrap_or(tls::DEFAULT_KEY_PATH));
     if cert.is_some() || key.is_some() || (cert_path.exists() && key_path.exists()) {
         let config = tls::load_server_config(cert_path, key_path)?;
         log_info!("serving certificate loaded from {}", cert_path.display());
-        return Ok(config);
+        let paths = TlsPaths {
+            cert: cert_path.to_path_buf(),
+            key: key_path.to_path_buf(),
+        };
+        return Ok((config, Some(paths)));
     }
     let generated = tls::self_signed()?;
     log_warn!(
@@ -206,5 +249,5 @@ fn serving_tls(
         tls::DEFAULT_CERT_PATH,
         generated.fingerprint
     );
-    Ok(generated.config)
+    Ok((generated.config, None))
 }

@@ -105,6 +105,8 @@ pub enum Problem {
     BadPattern(String),
     RequiredWithDelegations,
     NegativeThreshold(i64),
+    /// A feature tastevin does not offer yet; the text says which and what to do instead.
+    NotSupportedYet(String),
     InvalidChoice {
         value: String,
         allowed: &'static [&'static str],
@@ -151,6 +153,7 @@ impl fmt::Display for Problem {
             Self::RequiredWithDelegations => {
                 f.write_str("required must not be set together with delegations")
             }
+            Self::NotSupportedYet(what) => f.write_str(what),
             Self::NegativeThreshold(value) => {
                 write!(f, "threshold must be 0 or greater, got {value}")
             }

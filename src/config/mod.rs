@@ -473,7 +473,7 @@ mod tests {
       useKeychain: true
     trustRoots:
       - name: kms
-        key: awskms:///arn:aws:kms:eu-west-1:1:key/abc
+        key: pkcs11:token=ci
       - name: ci
         keyless:
           issuer: https://token.actions.githubusercontent.com
@@ -531,10 +531,7 @@ alerting:
         assert!(cosign.rekor_public_key.is_some() && cosign.ct_log_public_key.is_some());
         assert!(matches!(
             cosign.trust_roots.first().map(|r| &r.material),
-            Some(TrustRootMaterial::Key(KeyRef::Kms(KmsKey {
-                provider: KmsProvider::Aws,
-                ..
-            })))
+            Some(TrustRootMaterial::Key(KeyRef::Other(key))) if key == "pkcs11:token=ci"
         ));
         assert_eq!(config.rules().len(), 4);
         assert_eq!(
@@ -552,7 +549,7 @@ alerting:
     #[test]
     fn defaults_of_signature_validators() {
         let text = with_validator(
-            "  - name: default\n    type: notaryv1\n    trustRoots: [{name: default, key: k8s://a/b}]\n  - name: c\n    type: cosign\n    trustRoots: [{name: default, key: k8s://a/b}]\n",
+            "  - name: default\n    type: notaryv1\n    trustRoots: [{name: default, key: 'pkcs11:token=x'}]\n  - name: c\n    type: cosign\n    trustRoots: [{name: default, key: 'pkcs11:token=x'}]\n",
         );
         let config = Config::from_yaml(&text).unwrap_or_else(|e| panic!("{e:?}"));
         let hosts: Vec<String> = config
@@ -814,7 +811,7 @@ alerting:
 
     #[test]
     fn missing_secrets_are_reported_with_the_validator_path() {
-        let text = "validators:\n  - name: a\n    type: static\n  - name: b\n    type: cosign\n    auth: {secretName: nowhere}\n    trustRoots: [{name: default, key: k8s://a/b}]\npolicy: [{pattern: x}]\n";
+        let text = "validators:\n  - name: a\n    type: static\n  - name: b\n    type: cosign\n    auth: {secretName: nowhere}\n    trustRoots: [{name: default, key: 'pkcs11:token=x'}]\npolicy: [{pattern: x}]\n";
         let config = Config::from_yaml(text).unwrap_or_else(|e| panic!("{e:?}"));
         let errors = config
             .check_secrets(Path::new("/nonexistent/secrets"))

@@ -167,7 +167,14 @@ impl RawTrustRoot {
             problems.push(("tsCert", Problem::TimestampCertWithoutCert));
         }
         let material = if let Some(key) = self.key {
-            Some(TrustRootMaterial::Key(KeyRef::classify(key)))
+            match KeyRef::classify(key) {
+                // Refused at load, so that a policy that cannot be enforced is never deployed.
+                KeyRef::Kms(kms) => {
+                    problems.push(("key", Problem::NotSupportedYet(kms.unsupported_message())));
+                    None
+                }
+                key => Some(TrustRootMaterial::Key(key)),
+            }
         } else if let Some(keyless) = self.keyless {
             keyless.check(&mut problems).map(TrustRootMaterial::Keyless)
         } else {
@@ -370,7 +377,7 @@ mod tests {
     }
 
     #[test]
-    fn kms_uris_are_recognised() {
+    fn kms_uris_are_refused_at_load_saying_so() {
         for (uri, provider) in [
             ("awskms:///arn:aws:kms:eu-1:1:key/x", KmsProvider::Aws),
             (
@@ -382,14 +389,13 @@ mod tests {
             ("k8s://connaisseur/cosign-key", KmsProvider::Kubernetes),
         ] {
             let root = raw(&format!("name: r\nkey: {uri}")).check_signature_root();
-            let expected = KeyRef::Kms(KmsKey {
+            let message = KmsKey {
                 provider,
                 uri: uri.to_owned(),
-            });
-            assert_eq!(
-                root.map(|r| r.material),
-                Ok(TrustRootMaterial::Key(expected))
-            );
+            }
+            .unsupported_message();
+            assert!(message.contains(provider.scheme()), "{message}");
+            assert_eq!(root, Err(vec![("key", Problem::NotSupportedYet(message))]));
         }
         let other = raw("name: r\nkey: /etc/key.pub").check_signature_root();
         assert!(matches!(
@@ -439,7 +445,7 @@ mod tests {
 
     #[test]
     fn timestamp_cert_only_next_to_cert() {
-        let root = raw("name: r\nkey: k8s://a/b\ntsCert: x").check_signature_root();
+        let root = raw("name: r\nkey: pkcs11:x\ntsCert: x").check_signature_root();
         assert_eq!(
             root,
             Err(vec![("tsCert", Problem::TimestampCertWithoutCert)])

@@ -5,17 +5,29 @@
 //! sends the result back over a channel, then wakes the loop through its `mio::Waker`. The
 //! loop never blocks on a worker: submission fails at once when the queue is full.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 /// A unit of outbound work producing a value of type `T`.
 pub type Job<T> = Box<dyn FnOnce() -> T + Send + 'static>;
 
+/// Jobs waiting for a worker, shared by the workers.
+type Queue<K, T> = Arc<Mutex<Receiver<(K, Job<T>)>>>;
+
 /// The pool. `K` identifies who waits for the result (a connection slot and generation).
+///
+/// Threads are started on demand, up to the bound, when a job arrives and none is idle: an
+/// idle webhook that only answers static policies keeps no worker threads at all.
 pub struct WorkerPool<K, T> {
     jobs: Option<SyncSender<(K, Job<T>)>>,
+    queue: Queue<K, T>,
+    result_sender: Sender<(K, T)>,
     results: Receiver<(K, T)>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    idle: Arc<AtomicUsize>,
+    max_threads: usize,
     threads: Vec<thread::JoinHandle<()>>,
 }
 
@@ -29,53 +41,70 @@ pub enum SubmitError {
 }
 
 impl<K: Send + 'static, T: Send + 'static> WorkerPool<K, T> {
-    /// Starts `threads` workers with room for `queue` waiting jobs. `wake` is called after
-    /// each result is sent (the loop passes `mio::Waker::wake`).
+    /// A pool of at most `threads` workers with room for `queue` waiting jobs. `wake` is
+    /// called after each result is sent (the loop passes `mio::Waker::wake`).
     pub fn new(
         threads: usize,
         queue: usize,
         wake: impl Fn() + Send + Sync + 'static,
-    ) -> std::io::Result<WorkerPool<K, T>> {
+    ) -> WorkerPool<K, T> {
         let (job_tx, job_rx) = mpsc::sync_channel::<(K, Job<T>)>(queue);
-        let (result_tx, results) = mpsc::channel();
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let wake = Arc::new(wake);
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads.max(1) {
-            let job_rx = Arc::clone(&job_rx);
-            let result_tx = result_tx.clone();
-            let wake = Arc::clone(&wake);
-            let handle = thread::Builder::new()
-                .name(format!("tastevin-worker-{i}"))
-                .stack_size(256 * 1024)
-                .spawn(move || loop {
-                    let next = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok((key, job)) = next else { return };
-                    let value = job();
-                    if result_tx.send((key, value)).is_err() {
-                        return;
-                    }
-                    wake();
-                })?;
-            handles.push(handle);
-        }
-        Ok(WorkerPool {
+        let (result_sender, results) = mpsc::channel();
+        WorkerPool {
             jobs: Some(job_tx),
+            queue: Arc::new(Mutex::new(job_rx)),
+            result_sender,
             results,
-            threads: handles,
-        })
+            wake: Arc::new(wake),
+            idle: Arc::new(AtomicUsize::new(0)),
+            max_threads: threads.max(1),
+            threads: Vec::new(),
+        }
     }
 
-    /// Queues a job without blocking.
-    pub fn submit(&self, key: K, job: Job<T>) -> Result<(), SubmitError> {
+    /// Queues a job without blocking, starting a worker if none is idle and the bound allows.
+    pub fn submit(&mut self, key: K, job: Job<T>) -> Result<(), SubmitError> {
         let jobs = self.jobs.as_ref().ok_or(SubmitError::Closed)?;
         jobs.try_send((key, job)).map_err(|e| match e {
             TrySendError::Full(_) => SubmitError::QueueFull,
             TrySendError::Disconnected(_) => SubmitError::Closed,
-        })
+        })?;
+        if self.idle.load(Ordering::Acquire) == 0 && self.threads.len() < self.max_threads {
+            // A failed spawn leaves the job queued for the workers that exist.
+            if let Ok(handle) = self.spawn_worker() {
+                self.threads.push(handle);
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_worker(&self) -> std::io::Result<thread::JoinHandle<()>> {
+        let queue = Arc::clone(&self.queue);
+        let results = self.result_sender.clone();
+        let wake = Arc::clone(&self.wake);
+        let idle = Arc::clone(&self.idle);
+        thread::Builder::new()
+            .name(format!("tastevin-worker-{}", self.threads.len()))
+            .stack_size(512 * 1024)
+            .spawn(move || loop {
+                idle.fetch_add(1, Ordering::AcqRel);
+                let next = match queue.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                idle.fetch_sub(1, Ordering::AcqRel);
+                let Ok((key, job)) = next else { return };
+                let value = job();
+                if results.send((key, value)).is_err() {
+                    return;
+                }
+                wake();
+            })
+    }
+
+    /// Number of worker threads started so far.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
     }
 
     /// Results that have arrived, without blocking.
@@ -97,7 +126,6 @@ impl<K, T> Drop for WorkerPool<K, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
     use std::time::{Duration, Instant};
 
@@ -105,10 +133,10 @@ mod tests {
     fn results_come_back_with_their_key_and_wake_the_loop() {
         let wakes = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&wakes);
-        let pool: WorkerPool<u32, u32> = WorkerPool::new(2, 8, move || {
+        let mut pool: WorkerPool<u32, u32> = WorkerPool::new(2, 8, move || {
             counter.fetch_add(1, Ordering::SeqCst);
-        })
-        .unwrap();
+        });
+        assert_eq!(pool.threads(), 0, "no thread before the first job");
         for k in 0..4 {
             pool.submit(k, Box::new(move || k * 10)).unwrap();
         }
@@ -121,12 +149,13 @@ mod tests {
         got.sort();
         assert_eq!(got, vec![(0, 0), (1, 10), (2, 20), (3, 30)]);
         assert_eq!(wakes.load(Ordering::SeqCst), 4);
+        assert!(pool.threads() >= 1 && pool.threads() <= 2);
     }
 
     #[test]
     fn a_full_queue_refuses_instead_of_blocking() {
         let gate = Arc::new(Barrier::new(2));
-        let pool: WorkerPool<u32, ()> = WorkerPool::new(1, 1, || {}).unwrap();
+        let mut pool: WorkerPool<u32, ()> = WorkerPool::new(1, 1, || {});
         let g = Arc::clone(&gate);
         pool.submit(
             0,

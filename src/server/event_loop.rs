@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::http::request::Limits;
 use crate::http::response::Response;
 use crate::metrics::{self, RejectReason};
 use crate::net::workers::{SubmitError, WorkerPool};
+use crate::reload::{self, Reloaded, Watcher};
 use crate::routes::{Outcome, Router};
 use crate::server::conn::{Conn, Expiry, Next, Phase, Timeouts, Transport};
 use crate::server::deadlines::{Deadlines, Timer};
@@ -40,6 +42,8 @@ pub struct Settings {
     /// How long in-flight requests may take to finish after SIGTERM.
     pub grace: Duration,
     pub workers: usize,
+    /// Watches the certificate and configuration files, checking at this interval.
+    pub reload: Option<(Watcher, Duration)>,
 }
 
 /// Who waits for a worker's result, and what to record when it comes.
@@ -80,6 +84,8 @@ struct EventLoop {
     pool: WorkerPool<Waiter, Response>,
     router: Router,
     settings: Settings,
+    /// New certificates and configurations from the watcher thread.
+    reloads: Option<Receiver<Reloaded>>,
     slots: Vec<Option<Conn>>,
     free: Vec<usize>,
     open: usize,
@@ -92,15 +98,31 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn new(settings: Settings, router: Router, mut listener: TcpListener) -> io::Result<EventLoop> {
+    fn new(
+        mut settings: Settings,
+        router: Router,
+        mut listener: TcpListener,
+    ) -> io::Result<EventLoop> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let reloads = match settings.reload.take() {
+            Some((watcher, interval)) => {
+                let (sender, receiver) = mpsc::channel();
+                let waker = Arc::clone(&waker);
+                reload::spawn(watcher, interval, sender, move || {
+                    // A failed wake only delays the new version to the next event.
+                    let _ = waker.wake();
+                })?;
+                Some(receiver)
+            }
+            None => None,
+        };
         let pool = WorkerPool::new(settings.workers, settings.workers * 64, move || {
             // A failed wake only delays the result to the next event.
             let _ = waker.wake();
-        })?;
+        });
         let signals = SignalPipe::install()?;
         poll.registry()
             .register(&mut SourceFd(&signals.fd()), SIGNALS, Interest::READABLE)?;
@@ -111,6 +133,7 @@ impl EventLoop {
             pool,
             router,
             settings,
+            reloads,
             slots: Vec::new(),
             free: Vec::new(),
             open: 0,
@@ -123,7 +146,7 @@ impl EventLoop {
     }
 
     fn run(&mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
+        let mut events = Events::with_capacity(256);
         loop {
             let now = Instant::now();
             let mut timeout = self.deadlines.poll_timeout(now);
@@ -140,7 +163,10 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
-                    WAKER => self.deliver_results(),
+                    WAKER => {
+                        self.deliver_results();
+                        self.apply_reloads();
+                    }
                     SIGNALS => {
                         if self.signals.take() {
                             self.start_drain();
@@ -163,6 +189,27 @@ impl EventLoop {
                         self.open
                     );
                     return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Puts new versions from the watcher in force: a certificate for connections accepted
+    /// from now on, a configuration for the next request.
+    fn apply_reloads(&mut self) {
+        let Some(reloads) = &self.reloads else {
+            return;
+        };
+        while let Ok(reloaded) = reloads.try_recv() {
+            match reloaded {
+                Reloaded::Tls(config) => {
+                    if self.settings.tls.is_some() {
+                        self.settings.tls = Some(config);
+                    }
+                }
+                Reloaded::Config(config) => {
+                    let admission = self.router.admission().with_config(config);
+                    self.router.set_admission(Arc::new(admission));
                 }
             }
         }
@@ -267,10 +314,12 @@ impl EventLoop {
                 match conn.next_request(now) {
                     Next::Nothing => break,
                     Next::Request(request, started) => {
-                        let routed = self.router.route(&request);
+                        let method = request.method.clone();
+                        let keep_alive = request.keep_alive;
+                        let routed = self.router.route(request);
                         let meta = RequestMeta {
-                            method: request.method.clone(),
-                            keep_alive: request.keep_alive,
+                            method,
+                            keep_alive,
                             started,
                             metrics_path: routed.metrics_path,
                         };

@@ -6,6 +6,7 @@
 //! AdmissionReview: they receive the parsed image, the rule's options and the deadline.
 
 pub mod cosign;
+pub mod cosign_validator;
 pub mod static_validator;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use crate::config::{Rule, Validator, ValidatorKind};
 use crate::image_ref::ImageRef;
+pub use cosign_validator::Clients;
 
 /// What one validator concluded about one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,16 @@ pub enum Rejection {
     UnsupportedType(&'static str),
     /// A signature validator's own explanation (section 5 of the spec).
     Failed(String),
+    /// The data needed could not be fetched (network, server error, deadline): no verdict
+    /// about the image itself, so it is never cached.
+    Unavailable(String),
+}
+
+impl Rejection {
+    /// True when the rejection judges the image (and may be cached), not the circumstances.
+    pub fn is_verdict(&self) -> bool {
+        matches!(self, Rejection::Failed(_))
+    }
 }
 
 impl fmt::Display for Rejection {
@@ -42,7 +54,7 @@ impl fmt::Display for Rejection {
             Rejection::UnsupportedType(kind) => {
                 write!(f, "validator type {kind} is not supported yet")
             }
-            Rejection::Failed(reason) => f.write_str(reason),
+            Rejection::Failed(reason) | Rejection::Unavailable(reason) => f.write_str(reason),
         }
     }
 }
@@ -50,12 +62,16 @@ impl fmt::Display for Rejection {
 /// Runs the validator selected for `image`. Must return by `deadline` (static never waits).
 pub fn validate(
     validator: &Validator,
-    _rule: &Rule,
+    rule: &Rule,
     image: &ImageRef,
-    _deadline: Instant,
+    deadline: Instant,
+    clients: &Clients,
 ) -> Outcome {
     match &validator.kind {
         ValidatorKind::Static { approve } => static_validator::validate(*approve, image),
+        ValidatorKind::Cosign(config) => {
+            cosign_validator::validate(&validator.name, config, rule, image, deadline, clients)
+        }
         other => Outcome::Rejected(Rejection::UnsupportedType(other.type_name())),
     }
 }

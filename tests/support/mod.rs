@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod cosign;
 pub mod metrics;
 pub mod procfs;
 pub mod registry;

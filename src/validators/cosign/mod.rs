@@ -1,5 +1,21 @@
 //! cosign signatures made with a key: fetched from the registry, verified offline.
+//!
+//! [`CosignVerifier::from_config`] turns a validator and a rule's options into keys and a
+//! policy; [`CosignVerifier::verify`] (or [`verify`]) judges the fetched
+//! [`SignatureLayer`]s against the digest the registry resolved.
 
+pub mod bundle;
 pub mod layer;
+pub mod payload;
+mod scheme;
+pub mod setup;
+pub mod verify;
 
+pub use bundle::{Bundle, BundleError, LogEntry, PUBLIC_GOOD_REKOR_KEY};
 pub use layer::SignatureLayer;
+pub use payload::{Claims, PayloadError};
+pub use setup::CosignVerifier;
+pub use verify::{
+    verify, CosignError, CosignPolicy, RootEvidence, SignatureEvidence, TransparencyLog,
+    TrustedKey, Verified,
+};

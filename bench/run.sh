@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Benchmark of tastevin: builds release binaries, starts `tastevin serve` on a free local port
+# with a self-signed certificate, and measures throughput, latency and memory in five scenarios.
+# See bench/README.md for what each figure means.
+#
+# Usage: bench/run.sh [--no-build]
+# Environment: BENCH_OUT (result directory, default target/bench),
+#              BENCH_DURATION (seconds measured per load scenario, default 10),
+#              BENCH_CONNECTIONS (default 16), BENCH_IDLE_CONNECTIONS (default 1000).
+#
+# Exit status: 0 when every scenario ran without request errors (targets missed or not),
+# 1 otherwise. The measuring part bounds itself to MEASURE_BUDGET seconds (the build is
+# bounded separately by BUILD_BUDGET, since a cold release build with fat LTO takes minutes).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+OUT=${BENCH_OUT:-$ROOT/target/bench}
+DURATION=${BENCH_DURATION:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-16}
+IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-1000}
+WARMUP=1
+BUILD_BUDGET=900
+MEASURE_BUDGET=170
+SERVER=$ROOT/target/release/tastevin
+LOADGEN=$ROOT/target/release/loadgen
+ALLOWED='"allowed":true'
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+command -v jq >/dev/null || die "jq is needed to read loadgen's JSON output (apt-get install jq)"
+mkdir -p "$OUT"
+
+if [[ ${1:-} != --no-build ]]; then
+    echo "== building release binaries (bounded to ${BUILD_BUDGET}s)"
+    timeout "$BUILD_BUDGET" cargo build --release --quiet -p tastevin -p tastevin-bench \
+        || die "release build failed"
+fi
+[[ -x $SERVER && -x $LOADGEN ]] || die "missing $SERVER or $LOADGEN: run without --no-build"
+
+# Client and server share the machine: anything else running skews every figure.
+LOAD_AVERAGE=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$LOAD_AVERAGE" 'BEGIN { exit !(l > 1.0) }'; then
+    echo "bench: WARNING: load average is $LOAD_AVERAGE; other work on this machine will skew the figures" >&2
+fi
+
+# From here on everything must finish within MEASURE_BUDGET seconds.
+MEASURE_START=$SECONDS
+remaining() { echo $((MEASURE_BUDGET - (SECONDS - MEASURE_START))); }
+
+# 1,000 idle connections need as many descriptors in loadgen and in the server.
+if (($(ulimit -n) < IDLE_CONNECTIONS + 256)); then
+    ulimit -n $((IDLE_CONNECTIONS + 256)) 2>/dev/null \
+        || die "open-files limit $(ulimit -n) is below $((IDLE_CONNECTIONS + 256)) and cannot be raised"
+fi
+
+SERVER_PIDS=()
+cleanup() {
+    for pid in "${SERVER_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+free_port() {
+    local port
+    for _ in $(seq 50); do
+        port=$((20000 + RANDOM % 30000))
+        if ! ss -Hltn "sport = :$port" | grep -q .; then
+            echo "$port"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# start_server NAME [serve options...]: sets SERVER_PID and PORT.
+start_server() {
+    local name=$1
+    shift
+    PORT=$(free_port)
+    # No --cert/--key (and no /app/certs here): the server generates a self-signed certificate.
+    "$SERVER" serve --listen "127.0.0.1:$PORT" "$@" >"$OUT/server-$name.log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PIDS+=("$SERVER_PID")
+    # $! is the server itself (started directly, not through a subshell); make sure, giving
+    # the forked shell a moment to exec.
+    local exe=
+    for _ in $(seq 50); do
+        exe=$(readlink "/proc/$SERVER_PID/exe" 2>/dev/null) || true
+        [[ $exe == "$SERVER" ]] && break
+        sleep 0.02
+    done
+    [[ $exe == "$SERVER" ]] || die "PID $SERVER_PID is $exe, not $SERVER"
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+            return
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null \
+            || die "server '$name' exited at startup; see $OUT/server-$name.log"
+        sleep 0.1
+    done
+    die "server '$name' did not listen on 127.0.0.1:$PORT within 10 s"
+}
+
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    for _ in $(seq 100); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            wait "$SERVER_PID" || die "server exited with status $? after SIGTERM"
+            return
+        fi
+        sleep 0.1
+    done
+    die "server $SERVER_PID still running 10 s after SIGTERM"
+}
+
+FAILED=0
+# loadgen_json NAME [loadgen options...]: runs loadgen, keeps its JSON in $OUT/NAME.json.
+loadgen_json() {
+    local name=$1
+    shift
+    local budget
+    budget=$(remaining)
+    ((budget > 0)) || die "time budget of ${MEASURE_BUDGET}s exhausted before '$name'"
+    local status=0
+    timeout "$budget" "$LOADGEN" --insecure --json --server-pid "$SERVER_PID" "$@" \
+        >"$OUT/$name.json" || status=$?
+    if ((status != 0)); then
+        echo "bench: scenario '$name' failed (loadgen exit $status): $(cat "$OUT/$name.json")" >&2
+        FAILED=1
+    fi
+}
+
+MUTATE_ARGS=(--connections "$CONNECTIONS" --duration $((DURATION + WARMUP)) --warmup "$WARMUP"
+    --content-type application/json --expect-body "$ALLOWED")
+
+echo "== server with the embedded default configuration"
+start_server default
+sleep 5
+IDLE_RSS=$(rss_kib "$SERVER_PID")
+
+echo "== /mutate minimal Pod, $CONNECTIONS connections, ${DURATION}s"
+loadgen_json mutate-minimal --url "https://127.0.0.1:$PORT/mutate" \
+    --body bench/bodies/review-minimal.json "${MUTATE_ARGS[@]}"
+
+echo "== /metrics probe while /mutate is loaded"
+loadgen_json metrics-probe --url "https://127.0.0.1:$PORT/mutate" \
+    --body bench/bodies/review-minimal.json "${MUTATE_ARGS[@]}" \
+    --probe-url "https://127.0.0.1:$PORT/metrics" --probe-interval-ms 10
+stop_server
+
+echo "== server with the 50-rule configuration"
+start_server fifty-rules --config bench/configs/fifty-rules.yaml
+echo "== /mutate 3-container Deployment against 50 rules, $CONNECTIONS connections, ${DURATION}s"
+loadgen_json mutate-deployment-50 --url "https://127.0.0.1:$PORT/mutate" \
+    --body bench/bodies/review-deployment-3.json "${MUTATE_ARGS[@]}"
+stop_server
+
+# A fresh server, so the figure is what the connections cost and not heap left by the loads.
+echo "== fresh server: $IDLE_CONNECTIONS idle TLS connections"
+start_server idle-connections
+sleep 1
+loadgen_json idle --url "https://127.0.0.1:$PORT/health" --idle-connections "$IDLE_CONNECTIONS"
+stop_server
+
+BINARY_SIZE=$(stat -c %s "$SERVER")
+
+# ---- summary ----------------------------------------------------------------------------
+field() { jq -r "$2 // \"n/a\"" "$OUT/$1.json" 2>/dev/null || echo n/a; }
+# verdict VALUE OP LIMIT: "yes"/"NO", or "n/a" when the value is missing.
+verdict() {
+    [[ $1 == n/a || -z $1 ]] && { echo n/a; return; }
+    awk -v v="$1" -v l="$3" -v op="$2" \
+        'BEGIN { ok = (op == "<=") ? (v <= l) : (v >= l); print ok ? "yes" : "NO" }'
+}
+mib() { [[ $1 == n/a || -z $1 ]] && echo n/a || awk -v k="$1" 'BEGIN { printf "%.2f", k / 1024 }'; }
+ms() { [[ $1 == n/a || -z $1 ]] && echo n/a || awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
+
+MIN_RPS=$(field mutate-minimal .requests_per_sec)
+MIN_P99=$(field mutate-minimal .load.latency_us.p99)
+PROBE_P99=$(field metrics-probe .probe.latency_us.p99)
+PROBE_RPS=$(field metrics-probe .requests_per_sec)
+DEP_RPS=$(field mutate-deployment-50 .requests_per_sec)
+DEP_P99=$(field mutate-deployment-50 .load.latency_us.p99)
+IDLE_CONN_RSS=$(field idle .server_rss_kib.with_idle)
+IDLE_OPENED=$(field idle .idle_connections.opened)
+PEAK_RSS=$(field mutate-minimal .server_rss_kib.peak)
+
+row() { printf '%-50s %14s %14s %6s\n' "$@"; }
+echo
+row "figure" "measured" "target" "met"
+row "/mutate minimal, req/s ($CONNECTIONS conn)" "$MIN_RPS" ">= 30000" "$(verdict "$MIN_RPS" ">=" 30000)"
+row "/mutate minimal, p99 ms" "$(ms "$MIN_P99")" "<= 1" "$(verdict "$MIN_P99" "<=" 1000)"
+row "  (p50 / p90 / max ms)" "$(ms "$(field mutate-minimal .load.latency_us.p50)") / $(ms "$(field mutate-minimal .load.latency_us.p90)") / $(ms "$(field mutate-minimal .load.latency_us.max)")" "" ""
+row "/metrics p99 ms under /mutate load" "$(ms "$PROBE_P99")" "<= 1" "$(verdict "$PROBE_P99" "<=" 1000)"
+row "  (p50 / p90 / max ms; $(field metrics-probe .probe.answered) probes)" "$(ms "$(field metrics-probe .probe.latency_us.p50)") / $(ms "$(field metrics-probe .probe.latency_us.p90)") / $(ms "$(field metrics-probe .probe.latency_us.max)")" "" ""
+row "  (/mutate req/s during the probe)" "$PROBE_RPS" "" ""
+row "  (server CPU us/request; loadgen CPU s)" "$(field mutate-minimal .cpu_secs.server_us_per_request); $(field mutate-minimal .cpu_secs.client)" "" ""
+row "/mutate 3-container Deployment, 50 rules, req/s" "$DEP_RPS" ">= 20000" "$(verdict "$DEP_RPS" ">=" 20000)"
+row "/mutate 3-container Deployment, 50 rules, p99 ms" "$(ms "$DEP_P99")" "<= 1" "$(verdict "$DEP_P99" "<=" 1000)"
+row "  (p50 / p90 / max ms)" "$(ms "$(field mutate-deployment-50 .load.latency_us.p50)") / $(ms "$(field mutate-deployment-50 .load.latency_us.p90)") / $(ms "$(field mutate-deployment-50 .load.latency_us.max)")" "" ""
+row "  (server CPU us/request; loadgen CPU s)" "$(field mutate-deployment-50 .cpu_secs.server_us_per_request); $(field mutate-deployment-50 .cpu_secs.client)" "" ""
+row "idle RSS MiB (5 s after start)" "$(mib "$IDLE_RSS")" "<= 4" "$(verdict "$IDLE_RSS" "<=" 4096)"
+row "RSS MiB with $IDLE_OPENED idle TLS connections" "$(mib "$IDLE_CONN_RSS")" "<= 16" "$(verdict "$IDLE_CONN_RSS" "<=" 16384)"
+row "  (RSS MiB of that server before them)" "$(mib "$(field idle .server_rss_kib.before)")" "" ""
+row "peak RSS MiB under /mutate minimal load" "$(mib "$PEAK_RSS")" "" ""
+row "peak RSS MiB under /mutate 50-rule load" "$(mib "$(field mutate-deployment-50 .server_rss_kib.peak)")" "" ""
+row "binary size bytes (stripped)" "$BINARY_SIZE" "" ""
+jq -n --argjson idle_rss_kib "${IDLE_RSS:-null}" --argjson binary_bytes "$BINARY_SIZE" \
+    --arg load_average "$LOAD_AVERAGE" \
+    --slurpfile minimal "$OUT/mutate-minimal.json" --slurpfile probe "$OUT/metrics-probe.json" \
+    --slurpfile deployment "$OUT/mutate-deployment-50.json" --slurpfile idle "$OUT/idle.json" \
+    '{load_average_before: $load_average, idle_rss_kib: $idle_rss_kib, binary_bytes: $binary_bytes,
+      mutate_minimal: $minimal[0], metrics_probe: $probe[0], mutate_deployment_50_rules: $deployment[0],
+      idle_connections: $idle[0]}' >"$OUT/summary.json" 2>/dev/null \
+    || echo "bench: could not write $OUT/summary.json (a scenario left no JSON)" >&2
+
+echo
+echo "JSON per scenario, all of them in summary.json, and server logs: $OUT"
+echo "measuring took $((SECONDS - MEASURE_START)) s; load average before: $LOAD_AVERAGE"
+exit "$FAILED"

@@ -1,0 +1,341 @@
+//! The Kubernetes manifests in `deploy/`: every YAML document parses, and the objects carry
+//! what a Connaisseur-equivalent installation needs (webhook rules and settings, replicas,
+//! probes, security context, Service wiring, a policy that tastevin itself accepts).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const NAMESPACE: &str = "tastevin";
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// Every document of every YAML file under deploy/, with the file it came from.
+fn documents() -> Vec<(PathBuf, Value)> {
+    let mut files = Vec::new();
+    yaml_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy"),
+        &mut files,
+    );
+    assert!(!files.is_empty(), "no YAML files under deploy/");
+    let mut docs = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for document in serde_norway::Deserializer::from_str(&text) {
+            let value =
+                Value::deserialize(document).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(
+                value.is_object(),
+                "{}: a document that is not an object",
+                file.display()
+            );
+            docs.push((file.clone(), value));
+        }
+    }
+    docs
+}
+
+fn all_of_kind(kind: &str) -> Vec<Value> {
+    documents()
+        .into_iter()
+        .filter(|(_, doc)| doc["kind"] == kind)
+        .map(|(_, doc)| doc)
+        .collect()
+}
+
+fn one_of_kind(kind: &str) -> Value {
+    let mut found = all_of_kind(kind);
+    assert_eq!(found.len(), 1, "exactly one {kind} in deploy/");
+    found.remove(0)
+}
+
+fn named(kind: &str, name: &str) -> Value {
+    all_of_kind(kind)
+        .into_iter()
+        .find(|doc| doc["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} named {name} in deploy/"))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_document_has_a_kind_an_api_version_and_a_name() {
+    for (file, doc) in documents() {
+        let kind = doc["kind"].as_str();
+        assert!(kind.is_some(), "{}: document without kind", file.display());
+        assert!(
+            doc["apiVersion"].is_string(),
+            "{}: {kind:?}",
+            file.display()
+        );
+        if kind != Some("Kustomization") {
+            assert!(
+                doc["metadata"]["name"].is_string(),
+                "{}: {kind:?} without a name",
+                file.display()
+            );
+        }
+        let cluster_scoped = ["Namespace", "MutatingWebhookConfiguration", "Kustomization"];
+        if !cluster_scoped.contains(&kind.unwrap_or_default()) {
+            assert_eq!(
+                doc["metadata"]["namespace"],
+                NAMESPACE,
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn webhook_has_connaisseurs_rules_and_settings() {
+    let config = one_of_kind("MutatingWebhookConfiguration");
+    let hooks = config["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1);
+    let hook = &hooks[0];
+    assert_eq!(hook["timeoutSeconds"], 30);
+    assert_eq!(hook["failurePolicy"], "Fail");
+    assert_eq!(hook["reinvocationPolicy"], "Never");
+    assert_eq!(hook["sideEffects"], "None");
+    assert_eq!(strings(&hook["admissionReviewVersions"]), ["v1"]);
+    assert!(hook["objectSelector"].is_null());
+    let service = &hook["clientConfig"]["service"];
+    assert_eq!(service["path"], "/mutate");
+    assert!(hook["clientConfig"]["caBundle"].is_string());
+
+    let mut covered: Vec<(String, String)> = Vec::new();
+    for rule in hook["rules"].as_array().unwrap() {
+        let mut operations = strings(&rule["operations"]);
+        operations.sort_unstable();
+        assert_eq!(operations, ["CREATE", "UPDATE"], "{rule}");
+        assert_eq!(rule["apiVersions"].as_array().unwrap().len(), 1, "{rule}");
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                covered.push((group.to_string(), resource.to_string()));
+            }
+        }
+    }
+    covered.sort();
+    let mut expected: Vec<(String, String)> = [
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("apps", "daemonsets"),
+        ("apps", "statefulsets"),
+        ("", "pods"),
+        ("", "pods/ephemeralcontainers"),
+        ("", "replicationcontrollers"),
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+    ]
+    .iter()
+    .map(|(g, r)| (g.to_string(), r.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(covered, expected);
+}
+
+#[test]
+fn webhook_namespace_selector_is_connaisseurs_and_leaves_out_system_namespaces() {
+    let config = one_of_kind("MutatingWebhookConfiguration");
+    let selector = &config["webhooks"][0]["namespaceSelector"];
+    assert!(selector["matchLabels"].is_null());
+    let expressions = selector["matchExpressions"].as_array().unwrap();
+    assert!(expressions.contains(&json!({
+        "key": "securesystemsengineering.connaisseur/webhook",
+        "operator": "NotIn",
+        "values": ["ignore"],
+    })));
+    let excluded = expressions
+        .iter()
+        .find(|e| e["key"] == "kubernetes.io/metadata.name")
+        .expect("an expression on the namespace name");
+    assert_eq!(excluded["operator"], "NotIn");
+    let mut names = strings(&excluded["values"]);
+    names.sort_unstable();
+    assert_eq!(names, ["kube-system", NAMESPACE]);
+    named("Namespace", NAMESPACE);
+}
+
+#[test]
+fn webhook_reaches_the_service_and_the_service_reaches_the_pods() {
+    let hook = &one_of_kind("MutatingWebhookConfiguration")["webhooks"][0];
+    let target = &hook["clientConfig"]["service"];
+    let service = named("Service", target["name"].as_str().unwrap());
+    assert_eq!(target["namespace"], NAMESPACE);
+    let expected_name = format!("{}.{NAMESPACE}.svc", target["name"].as_str().unwrap());
+    assert_eq!(hook["name"], expected_name.as_str());
+    let port = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == target["port"])
+        .expect("the Service port the webhook calls");
+    assert_eq!(port["port"], 443);
+
+    let deployment = one_of_kind("Deployment");
+    let pod = &deployment["spec"]["template"];
+    for (key, value) in service["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod["metadata"]["labels"][key], value, "selector {key}");
+    }
+    let container_port = pod["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == port["targetPort"] || p["containerPort"] == port["targetPort"])
+        .expect("the container port the Service targets");
+    assert_eq!(container_port["containerPort"], 5000);
+}
+
+#[test]
+fn deployment_is_replicated_probed_small_and_locked_down() {
+    let deployment = one_of_kind("Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let anti = &pod["affinity"]["podAntiAffinity"];
+    assert!(
+        anti.is_object() && !anti.as_object().unwrap().is_empty(),
+        "pod anti-affinity"
+    );
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let container = &containers[0];
+
+    for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(get["path"], path, "{probe}");
+        assert_eq!(get["scheme"], "HTTPS", "{probe}");
+    }
+    assert_eq!(container["resources"]["requests"]["memory"], "16Mi");
+    assert!(container["resources"]["limits"]["memory"].is_string());
+
+    let security = &container["securityContext"];
+    assert_eq!(security["runAsUser"], 10001);
+    assert_eq!(security["runAsGroup"], 20001);
+    assert_eq!(security["runAsNonRoot"], true);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(strings(&security["capabilities"]["drop"]), ["ALL"]);
+    assert_eq!(pod["securityContext"]["runAsUser"], 10001);
+    assert_eq!(pod["securityContext"]["runAsGroup"], 20001);
+
+    let account = pod["serviceAccountName"].as_str().unwrap();
+    let account = named("ServiceAccount", account);
+    assert_eq!(account["automountServiceAccountToken"], false);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+}
+
+#[test]
+fn certificate_and_policy_are_mounted_so_that_updates_reach_the_pod() {
+    let deployment = one_of_kind("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+    let volume_at = |dir: &str| -> Value {
+        let mount = mounts
+            .iter()
+            .find(|m| m["mountPath"] == dir)
+            .unwrap_or_else(|| panic!("nothing mounted at {dir}"));
+        // A subPath mount is never updated by the kubelet: hot reload would see nothing.
+        assert!(mount["subPath"].is_null(), "{dir} mounted with subPath");
+        assert_eq!(mount["readOnly"], true, "{dir}");
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .cloned()
+            .unwrap_or_else(|| panic!("no volume for {dir}"))
+    };
+    assert!(volume_at("/app/certs")["secret"]["secretName"].is_string());
+    let config_map = volume_at("/app/config")["configMap"]["name"].clone();
+    let config_map = named("ConfigMap", config_map.as_str().unwrap());
+    let policy = config_map["data"]["config.yaml"].as_str().unwrap();
+    if let Err(errors) = tastevin::config::Config::from_yaml(policy) {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        panic!("deploy/ policy does not load: {errors:?}");
+    }
+}
+
+#[test]
+fn disruption_budget_keeps_replicas_of_the_deployment() {
+    let budget = one_of_kind("PodDisruptionBudget");
+    let deployment = one_of_kind("Deployment");
+    assert_eq!(
+        budget["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let max_unavailable = budget["spec"]["maxUnavailable"].as_u64();
+    let min_available = budget["spec"]["minAvailable"].as_u64();
+    let replicas = deployment["spec"]["replicas"].as_u64().unwrap();
+    assert!(
+        max_unavailable.is_some_and(|n| n >= 1 && n < replicas)
+            || min_available.is_some_and(|n| n >= 1 && n < replicas),
+        "budget allows neither drains nor keeps a replica: {budget}"
+    );
+}
+
+#[test]
+fn monitoring_examples_scrape_metrics_and_alert_on_denials() {
+    let monitor = one_of_kind("ServiceMonitor");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(endpoint["scheme"], "https");
+    let service = named("Service", "tastevin-svc");
+    assert!(service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == endpoint["port"]));
+
+    let rule = one_of_kind("PrometheusRule");
+    let expressions: Vec<&str> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .filter(|r| r["alert"].is_string())
+        .map(|r| r["expr"].as_str().unwrap())
+        .collect();
+    assert!(
+        expressions
+            .iter()
+            .any(|e| e.contains(r#"mutate_requests_total{allowed="False"}"#)),
+        "{expressions:?}"
+    );
+}
+
+#[test]
+fn kustomization_lists_every_manifest_outside_monitoring() {
+    let kustomization = one_of_kind("Kustomization");
+    let listed = strings(&kustomization["resources"]);
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let mut files: Vec<String> = fs::read_dir(&deploy)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".yaml") && name != "kustomization.yaml")
+        .collect();
+    files.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort_unstable();
+    assert_eq!(listed_sorted, files);
+}

@@ -1,0 +1,65 @@
+//! Startup refusals: a configuration the webhook cannot enforce stops it before it listens,
+//! with a message that names the problem (Connaisseur crash-loops the same way).
+
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use support::TempDir;
+
+const COSIGN_WITH_SECRET: &str = r#"
+validators:
+  - name: private
+    type: cosign
+    auth:
+      secretName: registry-creds
+    trustRoots:
+      - name: default
+        key: |
+          -----BEGIN PUBLIC KEY-----
+          MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvtc/qpHtx7iUUj+rRHR99a8mnGni
+          qiGkmUb9YpWWTS4YwlvwdmMDiGzcsHiDOYz6f88u2hCRF5GUCvyiZAKrsA==
+          -----END PUBLIC KEY-----
+policy:
+  - pattern: "*:*"
+    validator: private
+"#;
+
+fn serve(dir: &TempDir, extra: &[&str]) -> (Option<i32>, String) {
+    let config = dir.path().join("config.yaml");
+    fs::write(&config, COSIGN_WITH_SECRET).expect("write the config");
+    let output = Command::new(env!("CARGO_BIN_EXE_tastevin"))
+        .args([
+            "serve",
+            "--plain-http",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .args(extra)
+        .output()
+        .expect("run tastevin");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
+#[test]
+fn a_missing_secret_stops_startup() {
+    let dir = TempDir::new();
+    let secrets = dir.path().join("secrets");
+    fs::create_dir_all(&secrets).expect("secrets dir");
+    let (code, log) = serve(&dir, &["--secrets-dir", &secrets.display().to_string()]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("registry-creds"), "{log}");
+}
+
+#[test]
+fn an_unknown_option_is_a_usage_error() {
+    let dir = TempDir::new();
+    let (code, log) = serve(&dir, &["--no-such-flag"]);
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("unknown option '--no-such-flag'"), "{log}");
+}
