@@ -597,3 +597,49 @@ fn authorization_is_dropped_on_a_cross_host_blob_redirect() {
     assert_eq!(cdn_seen[0].path, "/cdn/blob");
     assert_eq!(cdn_seen[0].authorization, None);
 }
+
+/// A signature manifest with `count` simple-signing layers each announcing `size` bytes.
+fn signature_manifest(count: usize, size: usize) -> Vec<u8> {
+    let layer = format!(
+        r#"{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":{size},"digest":"{}","annotations":{{"{SIGNATURE_ANNOTATION}":"c2ln"}}}}"#,
+        sha256_digest(b"payload")
+    );
+    let layers = vec![layer; count].join(",");
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"{}"}},"layers":[{layers}]}}"#,
+        sha256_digest(b"{}")
+    )
+    .into_bytes()
+}
+
+#[test]
+fn signature_manifests_beyond_the_limits_are_refused() {
+    let (addr, seen) = scripted_server(|request, _| {
+        Some(if request.path.contains("/many/") {
+            http_answer("200 OK", &[], &signature_manifest(65, 7))
+        } else {
+            http_answer("200 OK", &[], &signature_manifest(1, 70_000))
+        })
+    });
+    let client = plain_client();
+    let digest = sha256_digest(b"image");
+    let e =
+        signatures::fetch(&client, &fake_image(addr, "many:v1"), &digest, deadline()).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::TooManySignatures { count: 65, .. }),
+        "{e:?}"
+    );
+    let e =
+        signatures::fetch(&client, &fake_image(addr, "big:v1"), &digest, deadline()).unwrap_err();
+    assert!(
+        matches!(e, RegistryError::InvalidSignatures { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("exceeds the limit of 65536"), "{e}");
+    // Neither fetched a single payload blob.
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|r| !r.path.contains("/blobs/")));
+}

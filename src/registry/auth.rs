@@ -167,7 +167,13 @@ fn parse_quoted(input: &str) -> Result<(String, &str), ChallengeError> {
     while let Some((i, c)) = chars.next() {
         match c {
             '"' => return Ok((value, input.get(i + 1..).unwrap_or_default())),
+            // RFC 9110 quoted-pair: an escaped control character is as invalid as a bare one.
             '\\' => match chars.next() {
+                Some((_, escaped)) if escaped.is_control() && escaped != '\t' => {
+                    return Err(ChallengeError::Malformed(
+                        "control character in a quoted value".to_string(),
+                    ))
+                }
                 Some((_, escaped)) => value.push(escaped),
                 None => break,
             },
@@ -329,6 +335,7 @@ mod tests {
         assert_eq!(Challenge::parse("  "), Err(ChallengeError::Empty));
         assert!(Challenge::parse(r#"Bearer realm="open"#).is_err());
         assert!(Challenge::parse(r#"Bearer realm="a"x"#).is_err());
+        assert!(Challenge::parse("Bearer realm=\"a\\\u{19}\"").is_err());
         assert!(Challenge::parse(&"a".repeat(MAX_CHALLENGE_LEN + 1)).is_err());
     }
 

@@ -86,6 +86,8 @@ pub enum RegistryError {
         count: usize,
         limit: usize,
     },
+    /// The signature manifest or a payload is unusable (an index, a size beyond limits).
+    InvalidSignatures { image: String, detail: String },
 }
 
 impl fmt::Display for RegistryError {
@@ -143,6 +145,9 @@ impl fmt::Display for RegistryError {
                 f,
                 "signature manifest of {image} has {count} layers, more than the {limit} accepted"
             ),
+            RegistryError::InvalidSignatures { image, detail } => {
+                write!(f, "unusable cosign signatures of {image}: {detail}")
+            }
         }
     }
 }
@@ -461,13 +466,14 @@ impl RegistryClient {
         what: &str,
     ) -> Result<String, RegistryError> {
         let credentials = self.lookup_credentials(image);
+        let required = || RegistryError::CredentialsRequired {
+            registry: registry.to_string(),
+        };
+        // Without a challenge, Basic is the only thing worth trying.
         let Some(header) = response.header("www-authenticate") else {
-            return Err(match credentials {
-                Some(basic) => return Ok(basic.header()),
-                None => RegistryError::CredentialsRequired {
-                    registry: registry.to_string(),
-                },
-            });
+            return credentials
+                .map(auth::BasicAuth::header)
+                .ok_or_else(required);
         };
         let bad = |detail: String| RegistryError::BadChallenge {
             registry: registry.to_string(),
@@ -475,11 +481,9 @@ impl RegistryClient {
         };
         let challenge = Challenge::parse(header).map_err(|e| bad(e.to_string()))?;
         match challenge.scheme.as_str() {
-            "basic" => credentials.map(auth::BasicAuth::header).ok_or_else(|| {
-                RegistryError::CredentialsRequired {
-                    registry: registry.to_string(),
-                }
-            }),
+            "basic" => credentials
+                .map(auth::BasicAuth::header)
+                .ok_or_else(required),
             "bearer" => {
                 let realm = challenge
                     .param("realm")

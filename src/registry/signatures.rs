@@ -44,12 +44,14 @@ pub fn fetch(
         Err(RegistryError::ManifestNotFound { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    let invalid = |detail: String| RegistryError::InvalidSignatures {
+        image: image.context().to_string(),
+        detail,
+    };
     let Manifest::Image { layers, .. } = fetched.manifest else {
-        return Err(RegistryError::UnexpectedStatus {
-            what: format!("reading signatures {tag} of {}", image.context()),
-            status: 200,
-            detail: ": the signature tag holds an index, not an image manifest".to_string(),
-        });
+        return Err(invalid(format!(
+            "tag {tag} holds an index, not a signature manifest"
+        )));
     };
     if layers.len() > MAX_SIGNATURE_LAYERS {
         return Err(RegistryError::TooManySignatures {
@@ -67,34 +69,19 @@ pub fn fetch(
             continue;
         };
         if layer.size > MAX_PAYLOAD_BYTES as u64 {
-            return Err(RegistryError::UnexpectedStatus {
-                what: format!(
-                    "reading signature payload {} of {}",
-                    layer.digest,
-                    image.context()
-                ),
-                status: 200,
-                detail: format!(
-                    ": payload of {} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}",
-                    layer.size
-                ),
-            });
+            return Err(invalid(format!(
+                "payload {} of {} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}",
+                layer.digest, layer.size
+            )));
         }
         let payload = client.blob(image, &layer.digest, MAX_PAYLOAD_BYTES, deadline)?;
         if payload.len() as u64 != layer.size {
-            return Err(RegistryError::UnexpectedStatus {
-                what: format!(
-                    "reading signature payload {} of {}",
-                    layer.digest,
-                    image.context()
-                ),
-                status: 200,
-                detail: format!(
-                    ": {} bytes served, the manifest says {}",
-                    payload.len(),
-                    layer.size
-                ),
-            });
+            return Err(invalid(format!(
+                "payload {} has {} bytes, its descriptor says {}",
+                layer.digest,
+                payload.len(),
+                layer.size
+            )));
         }
         signatures.push(SignatureLayer {
             payload,
