@@ -537,13 +537,13 @@ mod tests {
     }
 
     #[test]
-    fn thread_sends_new_versions_and_wakes_the_loop() {
+    fn thread_sends_new_versions_wakes_the_loop_and_ends_without_a_receiver() {
         let dir = Scratch::new("thread");
         let watcher = config_watcher(&dir.0);
         let (sender, receiver) = mpsc::channel();
         let wakes = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&wakes);
-        spawn(watcher, Duration::from_millis(20), sender, move || {
+        let handle = spawn(watcher, Duration::from_millis(20), sender, move || {
             counter.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
@@ -557,5 +557,10 @@ mod tests {
             thread::sleep(Duration::from_millis(10));
         }
         assert!(wakes.load(Ordering::SeqCst) >= 1);
+
+        // The loop is gone: the next version finds no receiver and the thread ends.
+        drop(receiver);
+        kubelet_update(&dir.0, "v3", &[("config.yaml", DENY)]);
+        handle.join().unwrap();
     }
 }

@@ -2,7 +2,8 @@
 //! `scripts/build-static` (dev profile, to keep CI fast), then run under bubblewrap with
 //! nothing but the binary, the CA bundle, `/etc/hosts`, a certificate, a configuration and
 //! `/proc` mounted, read-only, as UID 10001 / GID 20001, as PID 1 of its own PID namespace.
-//! It must serve TLS, answer `/health`, `/metrics` and `/mutate`, and exit 0 on SIGTERM.
+//! It must serve TLS, answer `/health`, `/metrics` and `/mutate`, reach a registry whose
+//! name only `/etc/hosts` knows, and exit 0 on SIGTERM.
 //!
 //! Needs `bwrap` (apt package bubblewrap) and the musl target with `musl-gcc` (musl-tools);
 //! without them the test fails and says what to install, it is never skipped.
@@ -13,6 +14,7 @@ use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,44 @@ use support::{client, requests, Certificate, Client, TempDir, ANSWER_TIMEOUT};
 
 /// A debug build is slower to start than a release build, and CI machines are busy.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const ALLOW_ALL: &str = "validators:\n  - name: default\n    type: static\n    approve: true\npolicy:\n  - pattern: \"*:*\"\n";
+/// A name no DNS server knows: only the sandbox's `/etc/hosts` maps it (to 127.0.0.1).
+const REGISTRY_NAME: &str = "registry.tastevin.test";
+
+/// Admits everything, except images of [`REGISTRY_NAME`], which need a cosign signature.
+fn config(public_key_pem: &str) -> String {
+    let key: String = public_key_pem
+        .lines()
+        .map(|line| format!("          {line}\n"))
+        .collect();
+    format!(
+        "validators:\n  - name: allow\n    type: static\n    approve: true\n  - name: signed\n    \
+         type: cosign\n    trustRoots:\n      - name: default\n        key: |\n{key}policy:\n  \
+         - pattern: \"*:*\"\n    validator: allow\n  - pattern: \"{REGISTRY_NAME}:*\"\n    \
+         validator: signed\n"
+    )
+}
+
+/// An AdmissionReview creating a pod of `image`.
+fn review_of(uid: &str, image: &str) -> Vec<u8> {
+    let mut review: serde_json::Value =
+        serde_json::from_slice(&requests::admission_review(uid)).unwrap();
+    review["request"]["object"]["spec"]["containers"][0]["image"] = image.into();
+    review.to_string().into_bytes()
+}
+
+/// A stand-in registry: a listener on loopback that reports whether anybody connected.
+fn registry_stub() -> (u16, mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the registry stub");
+    let port = listener.local_addr().unwrap().port();
+    let (connected, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        // Closing the connection at once fails the registry request quickly.
+        if listener.accept().is_ok() {
+            let _ = connected.send(());
+        }
+    });
+    (port, receiver)
+}
 
 /// Runs scripts/build-static and returns the root filesystem it laid out.
 fn build_rootfs(dir: &Path) -> PathBuf {
@@ -224,11 +263,15 @@ fn static_binary_serves_from_an_empty_root_as_pid_one() {
         fs::create_dir_all(files.join(sub)).unwrap();
     }
     let cert = Certificate::generate(&files.join("certs"));
-    fs::write(files.join("config/config.yaml"), ALLOW_ALL).unwrap();
-    // As in a pod: the registry client (issue 4) resolves registry names through it.
+    let signing_key = rcgen::KeyPair::generate().unwrap();
+    fs::write(
+        files.join("config/config.yaml"),
+        config(&signing_key.public_key_pem()),
+    )
+    .unwrap();
     fs::write(
         files.join("hosts"),
-        "127.0.0.1 localhost registry.tastevin.test\n",
+        format!("127.0.0.1 localhost {REGISTRY_NAME}\n"),
     )
     .unwrap();
     let tls = client::trusting(&cert.der);
@@ -263,6 +306,25 @@ fn static_binary_serves_from_an_empty_root_as_pid_one() {
     assert_eq!(
         requests::review_verdict(&answer.body),
         ("empty-root".to_string(), true)
+    );
+
+    // An image of a registry only /etc/hosts knows: the webhook connects to the stub.
+    let (port, connected) = registry_stub();
+    let image = format!("{REGISTRY_NAME}:{port}/app:1");
+    let review = requests::mutate(&review_of("hosts", &image));
+    let answer = request(&mut sandbox, addr, &tls, &review, ANSWER_TIMEOUT);
+    let (_, allowed) = requests::review_verdict(&answer.body);
+    assert!(!allowed, "an unsigned image: {}", answer.text());
+    assert!(
+        !answer.text().contains("resolve"),
+        "the name was not resolved through /etc/hosts: {}",
+        answer.text()
+    );
+    assert!(
+        connected.recv_timeout(ANSWER_TIMEOUT).is_ok(),
+        "the webhook never connected to {image}: {}\nlog:\n{}",
+        answer.text(),
+        sandbox.log()
     );
 
     let (pid, ns_pids) = pid_one_of(&sandbox);
