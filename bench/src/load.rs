@@ -193,6 +193,8 @@ pub struct LoadPlan {
     pub connections: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Each load connection stops after this many requests, even before `duration` is over.
+    pub requests_per_connection: Option<u64>,
     /// A separate connection and request sent every interval during the load.
     pub probe: Option<(Dialer, PreparedRequest, Duration)>,
 }
@@ -207,11 +209,14 @@ pub fn run(plan: &LoadPlan) -> LoadResult {
         .map(|_| {
             let dialer = plan.dialer.clone();
             let request = plan.request.clone();
+            let limit = plan.requests_per_connection.unwrap_or(u64::MAX);
             thread::spawn(move || {
                 let mut tally = Tally::default();
                 let mut connection = None;
-                while Instant::now() < window.end {
+                let mut sent = 0u64;
+                while Instant::now() < window.end && sent < limit {
                     one_request(&dialer, &mut connection, &request, window, &mut tally);
+                    sent += 1;
                 }
                 tally
             })
@@ -292,6 +297,7 @@ mod tests {
             connections: 2,
             duration: Duration::from_millis(300),
             warmup: Duration::ZERO,
+            requests_per_connection: None,
             probe: Some((dialer, request, Duration::from_millis(20))),
         }
     }
@@ -329,6 +335,18 @@ mod tests {
             "probe sent {}",
             probe.answered()
         );
+    }
+
+    #[test]
+    fn a_request_limit_stops_the_load_but_not_the_probe() {
+        let dialer = fixed_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let request = PreparedRequest::new("GET", "x", "/", None);
+        let mut plan = plan(dialer, request);
+        plan.requests_per_connection = Some(3);
+        let result = run(&plan);
+        assert_eq!(result.load.answered(), 6, "2 connections x 3 requests");
+        let probe = result.probe.unwrap();
+        assert!(probe.answered() >= 5, "probe sent {}", probe.answered());
     }
 
     #[test]

@@ -122,6 +122,7 @@ fn run(options: &Options) -> Result<ExitCode, String> {
         connections: options.connections,
         duration: options.duration,
         warmup: options.warmup,
+        requests_per_connection: options.requests_per_connection,
         probe,
     };
 

@@ -15,6 +15,9 @@ Options:
       --connections N           concurrent keep-alive connections, one thread each [default: 16]
       --duration SECS           how long to send requests [default: 10]
       --warmup SECS             first seconds not counted in the figures [default: 0]
+      --requests-per-connection N
+                                each connection stops after N requests (the probe keeps
+                                going until --duration) [default: no limit]
       --method METHOD           request method [default: POST with --body, else GET]
       --body FILE               request body, sent as is
       --content-type TYPE       Content-Type of the body [default: application/json]
@@ -43,6 +46,7 @@ pub struct Options {
     pub connections: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    pub requests_per_connection: Option<u64>,
     pub method: String,
     pub body: Option<PathBuf>,
     pub content_type: String,
@@ -92,6 +96,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
     let mut connections = 16usize;
     let mut duration = Duration::from_secs(10);
     let mut warmup = Duration::ZERO;
+    let mut requests_per_connection = None;
     let mut method = None;
     let mut body = None;
     let mut content_type = "application/json".to_string();
@@ -126,6 +131,9 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
             "--connections" => connections = positive(flag, &value()?)?,
             "--duration" => duration = seconds(flag, &value()?)?,
             "--warmup" => warmup = seconds(flag, &value()?)?,
+            "--requests-per-connection" => {
+                requests_per_connection = Some(positive(flag, &value()?)? as u64)
+            }
             "--method" => method = Some(value()?),
             "--body" => body = Some(PathBuf::from(value()?)),
             "--content-type" => content_type = value()?,
@@ -150,6 +158,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
         connections,
         duration,
         warmup,
+        requests_per_connection,
         method,
         body,
         content_type,
@@ -212,6 +221,7 @@ mod tests {
         assert_eq!(o.duration, Duration::from_secs(10));
         assert_eq!(o.method, "POST");
         assert_eq!(o.content_type, "application/json");
+        assert_eq!(o.requests_per_connection, None);
         assert!(!o.insecure && !o.json);
         let o = run(&[
             "--url=http://h/metrics",
@@ -224,8 +234,11 @@ mod tests {
             "--insecure",
             "--json",
             "--probe-interval-ms=10",
+            "--requests-per-connection",
+            "1",
         ])
         .unwrap();
+        assert_eq!(o.requests_per_connection, Some(1));
         assert_eq!(o.method, "GET");
         assert_eq!(o.connections, 4);
         assert_eq!(o.duration, Duration::from_millis(2500));

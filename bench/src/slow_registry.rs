@@ -157,6 +157,9 @@ mod tests {
         }
         let waited = started.elapsed();
         assert!(waited >= hold, "closed after {waited:?}");
-        assert!(waited < hold * 3, "connections were held one after another: {waited:?}");
+        assert!(
+            waited < hold * 3,
+            "connections were held one after another: {waited:?}"
+        );
     }
 }

@@ -87,8 +87,8 @@ mod tests {
         let signature = STANDARD
             .decode(signer.sign_base64(&message).unwrap())
             .unwrap();
-        let spki = SubjectPublicKeyInfoDer::from_pem_slice(signer.public_key_pem.as_bytes())
-            .unwrap();
+        let spki =
+            SubjectPublicKeyInfoDer::from_pem_slice(signer.public_key_pem.as_bytes()).unwrap();
         let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, spki.as_ref());
         assert!(key.verify(&message, &signature).is_ok());
         assert!(key.verify(b"another payload", &signature).is_err());
@@ -98,7 +98,10 @@ mod tests {
     fn payload_names_the_digest_and_the_cosign_type() {
         let value: serde_json::Value =
             serde_json::from_slice(&payload("r/app", "sha256:ab")).unwrap();
-        assert_eq!(value["critical"]["image"]["docker-manifest-digest"], "sha256:ab");
+        assert_eq!(
+            value["critical"]["image"]["docker-manifest-digest"],
+            "sha256:ab"
+        );
         assert_eq!(value["critical"]["identity"]["docker-reference"], "r/app");
         assert_eq!(
             value["critical"]["type"],

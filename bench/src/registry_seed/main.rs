@@ -111,9 +111,8 @@ fn run(command: Command) -> Result<(), String> {
         } => {
             let registry = registry::Registry::new(registry, trusting(&ca)?);
             let signer = cosign::Signer::generate().map_err(|e| e.to_string())?;
-            std::fs::write(&public_key_out, &signer.public_key_pem).map_err(|e| {
-                format!("cannot write '{}': {e}", public_key_out.display())
-            })?;
+            std::fs::write(&public_key_out, &signer.public_key_pem)
+                .map_err(|e| format!("cannot write '{}': {e}", public_key_out.display()))?;
             for n in 1..=images {
                 let (reference, digest) = registry
                     .push_signed_image(&repository, &format!("v{n}"), &signer)

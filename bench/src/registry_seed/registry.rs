@@ -24,10 +24,17 @@ const MAX_HEADERS: usize = 64;
 
 #[derive(Debug)]
 pub enum PushError {
-    Io { what: String, why: std::io::Error },
+    Io {
+        what: String,
+        why: std::io::Error,
+    },
     Tls(rustls::Error),
     Malformed(String),
-    Refused { what: String, status: u16, body: String },
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
     Sign(cosign::SignerError),
 }
 
@@ -38,7 +45,10 @@ impl fmt::Display for PushError {
             PushError::Tls(e) => write!(f, "TLS with the registry failed: {e}"),
             PushError::Malformed(why) => write!(f, "the registry's answer is not HTTP: {why}"),
             PushError::Refused { what, status, body } => {
-                write!(f, "the registry refused to {what} (status {status}): {body}")
+                write!(
+                    f,
+                    "the registry refused to {what} (status {status}): {body}"
+                )
             }
             PushError::Sign(e) => write!(f, "{e}"),
         }
@@ -87,8 +97,10 @@ impl Registry {
             move |why| PushError::Io { what, why }
         };
         let tcp = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT).map_err(io("connect"))?;
-        tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(io("set timeout"))?;
-        tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(io("set timeout"))?;
+        tcp.set_read_timeout(Some(IO_TIMEOUT))
+            .map_err(io("set timeout"))?;
+        tcp.set_write_timeout(Some(IO_TIMEOUT))
+            .map_err(io("set timeout"))?;
         let name = ServerName::try_from(self.addr.ip().to_string())
             .map_err(|e| PushError::Malformed(e.to_string()))?;
         let session = ClientConnection::new(Arc::clone(&self.tls), name).map_err(PushError::Tls)?;
@@ -124,12 +136,7 @@ impl Registry {
         parse_response(&raw)
     }
 
-    fn expect(
-        &self,
-        what: &str,
-        wanted: u16,
-        response: Response,
-    ) -> Result<Response, PushError> {
+    fn expect(&self, what: &str, wanted: u16, response: Response) -> Result<Response, PushError> {
         if response.status == wanted {
             Ok(response)
         } else {
@@ -145,7 +152,12 @@ impl Registry {
     pub fn push_blob(&self, repository: &str, bytes: &[u8]) -> Result<String, PushError> {
         let digest = sha256_digest(bytes);
         let what = format!("upload a blob to {repository}");
-        let started = self.request("POST", &format!("/v2/{repository}/blobs/uploads/"), None, b"")?;
+        let started = self.request(
+            "POST",
+            &format!("/v2/{repository}/blobs/uploads/"),
+            None,
+            b"",
+        )?;
         let started = self.expect(&what, 202, started)?;
         let location = started
             .location
@@ -231,7 +243,8 @@ impl Registry {
         let payload = cosign::payload(reference, digest);
         let signature = signer.sign_base64(&payload).map_err(PushError::Sign)?;
         let payload_digest = self.push_blob(repository, &payload)?;
-        let config = br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let config =
+            br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
         let config_digest = self.push_blob(repository, config)?;
         let manifest = json!({
             "schemaVersion": 2,
@@ -264,7 +277,9 @@ fn parse_response(raw: &[u8]) -> Result<Response, PushError> {
     let head_len = match parsed.parse(raw) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
-            return Err(PushError::Malformed("response ends inside its head".to_string()))
+            return Err(PushError::Malformed(
+                "response ends inside its head".to_string(),
+            ))
         }
         Err(e) => return Err(PushError::Malformed(e.to_string())),
     };
