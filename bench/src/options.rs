@@ -28,6 +28,7 @@ Options:
       --probe-url URL           one extra connection sending GET URL during the load;
                                 its latency is reported separately
       --probe-interval-ms N     pause between probe requests [default: 100]
+      --probe-after SECS        start the probe this long after the load [default: 0]
       --server-pid PID          report VmRSS of PID before, at peak during, and after the run
       --idle-connections N      instead of a load: open N connections that only complete
                                 the handshake, wait, report the server's RSS, close them
@@ -56,6 +57,7 @@ pub struct Options {
     pub timeout: Duration,
     pub probe_url: Option<String>,
     pub probe_interval: Duration,
+    pub probe_after: Duration,
     pub server_pid: Option<u32>,
     pub idle_connections: Option<usize>,
     pub idle_settle: Duration,
@@ -106,6 +108,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
     let mut timeout = Duration::from_millis(5000);
     let mut probe_url = None;
     let mut probe_interval = Duration::from_millis(100);
+    let mut probe_after = Duration::ZERO;
     let mut server_pid = None;
     let mut idle_connections = None;
     let mut idle_settle = Duration::from_millis(2000);
@@ -142,6 +145,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
             "--timeout-ms" => timeout = millis(flag, &value()?)?,
             "--probe-url" => probe_url = Some(value()?),
             "--probe-interval-ms" => probe_interval = millis(flag, &value()?)?,
+            "--probe-after" => probe_after = seconds(flag, &value()?)?,
             "--server-pid" => server_pid = Some(number(flag, &value()?)?),
             "--idle-connections" => idle_connections = Some(number(flag, &value()?)?),
             "--idle-settle-ms" => idle_settle = millis(flag, &value()?)?,
@@ -168,6 +172,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
         timeout,
         probe_url,
         probe_interval,
+        probe_after,
         server_pid,
         idle_connections,
         idle_settle,
@@ -236,8 +241,11 @@ mod tests {
             "--probe-interval-ms=10",
             "--requests-per-connection",
             "1",
+            "--probe-after",
+            "0.5",
         ])
         .unwrap();
+        assert_eq!(o.probe_after, Duration::from_millis(500));
         assert_eq!(o.requests_per_connection, Some(1));
         assert_eq!(o.method, "GET");
         assert_eq!(o.connections, 4);

@@ -1,8 +1,9 @@
 //! `slow-registry`: a registry that never answers in time. It accepts every TCP connection,
 //! reads and discards whatever arrives, and closes the connection after a fixed hold (default
 //! 5 s), so each validation against it waits that long. Standard library only, one thread per
-//! held connection. Prints `accepted=N held=M max_held=K` on every accept and close, so the
-//! bench can show how many validations were waiting at once.
+//! held connection. Prints `accepted=N waiting=M max_waiting=K` whenever a connection starts
+//! waiting (has sent its first bytes: a silent one, like a port check, is no request) or is
+//! closed, so the bench can show how many validations were waiting at once.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,51 +23,60 @@ Accepts TCP connections, discards what they send, closes each after N ms (defaul
 #[derive(Default)]
 struct Counts {
     accepted: AtomicUsize,
-    held: AtomicUsize,
-    max_held: AtomicUsize,
+    waiting: AtomicUsize,
+    max_waiting: AtomicUsize,
 }
 
 impl Counts {
-    fn opened(&self) {
+    fn accepted(&self) {
         self.accepted.fetch_add(1, Ordering::SeqCst);
-        let held = self.held.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_held.fetch_max(held, Ordering::SeqCst);
+    }
+
+    fn started_waiting(&self) {
+        let waiting = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_waiting.fetch_max(waiting, Ordering::SeqCst);
         self.print();
     }
 
-    fn closed(&self) {
-        self.held.fetch_sub(1, Ordering::SeqCst);
+    fn stopped_waiting(&self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
         self.print();
     }
 
     fn print(&self) {
         let line = format!(
-            "accepted={} held={} max_held={}\n",
+            "accepted={} waiting={} max_waiting={}\n",
             self.accepted.load(Ordering::SeqCst),
-            self.held.load(Ordering::SeqCst),
-            self.max_held.load(Ordering::SeqCst)
+            self.waiting.load(Ordering::SeqCst),
+            self.max_waiting.load(Ordering::SeqCst)
         );
         // Status lines only: a closed stdout must not stop the registry from being slow.
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 }
 
-/// Holds `tcp` open for `hold`, draining what the peer sends, then closes it.
-fn hold_then_close(mut tcp: TcpStream, hold: Duration) {
+/// Holds `tcp` open for `hold`, draining what the peer sends, then closes it. Whether the
+/// peer sent anything.
+fn hold_then_close(mut tcp: TcpStream, hold: Duration, counts: &Counts) -> bool {
     let until = Instant::now() + hold;
     let mut sink = [0u8; 4096];
+    let mut waiting = false;
     loop {
         let Some(left) = until.checked_duration_since(Instant::now()) else {
-            return;
+            return waiting;
         };
         if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
-            return;
+            return waiting;
         }
         match tcp.read(&mut sink) {
             // The peer gave up: stay silent until the hold is over anyway.
             Ok(0) => {
                 thread::sleep(left);
-                return;
+                return waiting;
+            }
+            Ok(_) if !waiting => {
+                waiting = true;
+                counts.started_waiting();
             }
             Ok(_) => {}
             Err(e)
@@ -74,20 +84,20 @@ fn hold_then_close(mut tcp: TcpStream, hold: Duration) {
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
-            Err(_) => return,
+            Err(_) => return waiting,
         }
     }
 }
 
-fn serve(listener: TcpListener, hold: Duration) {
-    let counts = Arc::new(Counts::default());
+fn serve(listener: TcpListener, hold: Duration, counts: Arc<Counts>) {
     for tcp in listener.incoming() {
         let Ok(tcp) = tcp else { continue };
-        counts.opened();
+        counts.accepted();
         let counts = Arc::clone(&counts);
         thread::spawn(move || {
-            hold_then_close(tcp, hold);
-            counts.closed();
+            if hold_then_close(tcp, hold, &counts) {
+                counts.stopped_waiting();
+            }
         });
     }
 }
@@ -120,7 +130,7 @@ fn main() -> ExitCode {
     };
     match TcpListener::bind(&listen) {
         Ok(listener) => {
-            serve(listener, hold);
+            serve(listener, hold, Arc::new(Counts::default()));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -139,8 +149,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let hold = Duration::from_millis(300);
-        thread::spawn(move || serve(listener, hold));
+        let counts = Arc::new(Counts::default());
+        let seen = Arc::clone(&counts);
+        thread::spawn(move || serve(listener, hold, seen));
         let started = Instant::now();
+        // A port check: connects, sends nothing; it is not a waiting request.
+        drop(TcpStream::connect(addr).unwrap());
         let clients: Vec<_> = (0..3)
             .map(|_| {
                 thread::spawn(move || {
