@@ -304,6 +304,17 @@ YAML
             --probe-after "$2"
         stop_server
     }
+    # The same probe on the same setup with nothing in flight (the load is one GET /health):
+    # what the machine itself does to the tail, to compare the runs below with.
+    echo "== /metrics probe, same setup, no validation in flight (baseline)"
+    SERVER_ENV=(CACHE_EXPIRY_SECONDS=0)
+    start_server cosign-slow-baseline --config "$OUT/cosign.yaml" --workers $((SLOW_VALIDATIONS + 28))
+    SERVER_ENV=()
+    loadgen_json cosign-slow-baseline --url "https://127.0.0.1:$PORT/health" --connections 1 \
+        --requests-per-connection 1 --duration "$SLOW_PROBE_END" \
+        --probe-url "https://127.0.0.1:$PORT/metrics" --probe-interval-ms 10 \
+        --probe-after "$SLOW_SETTLED"
+    stop_server
     echo "== /metrics probe while $SLOW_VALIDATIONS validations arrive and wait on the slow registry"
     slow_run cosign-slow-arrival 0
     echo "== /metrics probe while $SLOW_VALIDATIONS validations wait (from ${SLOW_SETTLED}s on)"
@@ -369,6 +380,8 @@ else
     row "/metrics p99 ms, $SLOW_VALIDATIONS validations waiting" "$(ms "$SLOW_PROBE_P99")" "<= 1" "$(verdict "$SLOW_PROBE_P99" "<=" 1000)"
     row "  (p50 / p90 / max ms; $(field cosign-slow .probe.answered) probes)" "$(ms "$(field cosign-slow .probe.latency_us.p50)") / $(ms "$(field cosign-slow .probe.latency_us.p90)") / $(ms "$(field cosign-slow .probe.latency_us.max)")" "" ""
     row "  (the same while they arrive: p50 / p99 ms)" "$(ms "$(field cosign-slow-arrival .probe.latency_us.p50)") / $(ms "$(field cosign-slow-arrival .probe.latency_us.p99)")" "" ""
+    row "  (baseline, none in flight: p50 / p99 ms)" "$(ms "$(field cosign-slow-baseline .probe.latency_us.p50)") / $(ms "$(field cosign-slow-baseline .probe.latency_us.p99)")" "" ""
+    row "  (RSS MiB of the baseline server)" "$(mib "$(field cosign-slow-baseline .server_rss_kib.peak)")" "" ""
     row "peak RSS MiB with them in flight" "$(mib "$(field cosign-slow .server_rss_kib.peak)")" "" ""
     row "  (requests waiting at the slow registry at once)" "${SLOW_MAX_WAITING:-n/a}" "$SLOW_VALIDATIONS" "$(verdict "${SLOW_MAX_WAITING:-n/a}" ">=" "$SLOW_VALIDATIONS")"
     row "  (denials; their p50 ms)" "$(field cosign-slow .load.answered); $(ms "$(field cosign-slow .load.latency_us.p50)")" "" ""
@@ -382,12 +395,13 @@ jq -n --argjson idle_rss_kib "${IDLE_RSS:-null}" --argjson binary_bytes "$BINARY
     --slurpfile deployment "$OUT/mutate-deployment-50.json" --slurpfile idle "$OUT/idle.json" \
     --argjson cold "$(scenario_json cosign-cold)" --argjson cached "$(scenario_json cosign-cached)" \
     --argjson slow "$(scenario_json cosign-slow)" --argjson arrival "$(scenario_json cosign-slow-arrival)" \
+    --argjson baseline "$(scenario_json cosign-slow-baseline)" \
     --argjson slow_max_waiting "${SLOW_MAX_WAITING:-null}" \
     '{load_average_before: $load_average, idle_rss_kib: $idle_rss_kib, binary_bytes: $binary_bytes,
       mutate_minimal: $minimal[0], metrics_probe: $probe[0], mutate_deployment_50_rules: $deployment[0],
       idle_connections: $idle[0], cosign_cold: $cold, cosign_cached: $cached,
       cosign_slow_registry: ($slow + {slow_registry_max_waiting: $slow_max_waiting}),
-      cosign_slow_registry_arrival: $arrival}' \
+      cosign_slow_registry_arrival: $arrival, cosign_slow_registry_baseline: $baseline}' \
     >"$OUT/summary.json" 2>/dev/null \
     || echo "bench: could not write $OUT/summary.json (a scenario left no JSON)" >&2
 
