@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark of tastevin: builds release binaries, starts `tastevin serve` on a free local port
-# with a self-signed certificate, and measures throughput, latency and memory in five scenarios.
+# with a self-signed certificate, and measures throughput, latency and memory in five scenarios;
+# then, against a local TLS docker-registry holding a cosign-signed image, cold and cached
+# cosign validation, and /metrics while 100 validations wait on a registry that never answers.
 # See bench/README.md for what each figure means.
 #
 # Usage: bench/run.sh [--no-build]
 # Environment: BENCH_OUT (result directory, default target/bench),
 #              BENCH_DURATION (seconds measured per load scenario, default 10),
-#              BENCH_CONNECTIONS (default 16), BENCH_IDLE_CONNECTIONS (default 1000).
+#              BENCH_CONNECTIONS (default 16), BENCH_IDLE_CONNECTIONS (default 1000),
+#              BENCH_SLOW_VALIDATIONS (validations held by the slow registry, default 100),
+#              BENCH_SERVER (server binary to measure, default target/release/tastevin).
 #
 # Exit status: 0 when every scenario ran without request errors (targets missed or not),
 # 1 otherwise. The measuring part bounds itself to MEASURE_BUDGET seconds (the build is
@@ -19,11 +23,23 @@ OUT=${BENCH_OUT:-$ROOT/target/bench}
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-1000}
+SLOW_VALIDATIONS=${BENCH_SLOW_VALIDATIONS:-100}
 WARMUP=1
+# Cold validations are sequential and slow next to the other loads: a shorter run is enough.
+COLD_DURATION=5
+# The slow registry holds every connection this long. The probe runs until SLOW_PROBE_END
+# (seconds after the requests were sent), before the first validation can end; it starts at 0
+# in a first run (the validations arriving: 100 TLS handshakes, requests, registry connects)
+# and at SLOW_SETTLED in a second one (all of them waiting, nothing else to do).
+SLOW_HOLD_MS=5000
+SLOW_PROBE_END=5
+SLOW_SETTLED=1
 BUILD_BUDGET=900
-MEASURE_BUDGET=170
-SERVER=$ROOT/target/release/tastevin
+MEASURE_BUDGET=200
+SERVER=${BENCH_SERVER:-$ROOT/target/release/tastevin}
 LOADGEN=$ROOT/target/release/loadgen
+SEED=$ROOT/target/release/registry-seed
+SLOW_REGISTRY=$ROOT/target/release/slow-registry
 ALLOWED='"allowed":true'
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -36,7 +52,9 @@ if [[ ${1:-} != --no-build ]]; then
     timeout "$BUILD_BUDGET" cargo build --release --quiet -p tastevin -p tastevin-bench \
         || die "release build failed"
 fi
-[[ -x $SERVER && -x $LOADGEN ]] || die "missing $SERVER or $LOADGEN: run without --no-build"
+for binary in "$SERVER" "$LOADGEN" "$SEED" "$SLOW_REGISTRY"; do
+    [[ -x $binary ]] || die "missing $binary: run without --no-build"
+done
 
 # Client and server share the machine: anything else running skews every figure.
 LOAD_AVERAGE=$(cut -d' ' -f1 /proc/loadavg)
@@ -76,13 +94,17 @@ free_port() {
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# start_server NAME [serve options...]: sets SERVER_PID and PORT.
+# start_server NAME [serve options...]: sets SERVER_PID and PORT. SERVER_ENV (an array of
+# NAME=VALUE) is the server's extra environment.
+SERVER_ENV=()
 start_server() {
     local name=$1
     shift
     PORT=$(free_port)
     # No --cert/--key (and no /app/certs here): the server generates a self-signed certificate.
-    "$SERVER" serve --listen "127.0.0.1:$PORT" "$@" >"$OUT/server-$name.log" 2>&1 &
+    # env execs the server, so $! is still the server's PID.
+    env "${SERVER_ENV[@]}" "$SERVER" serve --listen "127.0.0.1:$PORT" "$@" \
+        >"$OUT/server-$name.log" 2>&1 &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")
     # $! is the server itself (started directly, not through a subshell); make sure, giving
@@ -166,6 +188,141 @@ sleep 1
 loadgen_json idle --url "https://127.0.0.1:$PORT/health" --idle-connections "$IDLE_CONNECTIONS"
 stop_server
 
+# ---- cosign against a local registry --------------------------------------------------
+# wait_listening PORT PID NAME: waits until PORT accepts connections while PID lives.
+wait_listening() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return
+        fi
+        kill -0 "$2" 2>/dev/null || die "$3 exited at startup; see its log in $OUT"
+        sleep 0.1
+    done
+    die "$3 did not listen on 127.0.0.1:$1 within 10 s"
+}
+
+# cosign_config FILE: a Connaisseur-format configuration with one cosign validator that trusts
+# the bench CA for TLS and the seeded key for signatures, used for every image.
+cosign_config() {
+    {
+        echo "validators:"
+        echo "  - name: signed"
+        echo "    type: cosign"
+        echo "    cert: |"
+        sed 's/^/      /' "$PKI/ca.pem"
+        echo "    trustRoots:"
+        echo "      - name: default"
+        echo "        key: |"
+        sed 's/^/          /' "$PKI/signer.pub"
+        echo "policy:"
+        echo '  - pattern: "*"'
+        echo "    validator: signed"
+        echo "    with: {verifyInTransparencyLog: false}"
+    } >"$1"
+}
+
+# review_of IMAGE FILE: the minimal Pod review, its one container running IMAGE.
+review_of() {
+    jq --arg image "$1" '.request.object.spec.containers[0].image = $image' \
+        bench/bodies/review-minimal.json >"$2"
+}
+
+COSIGN_SKIPPED=
+rm -f "$OUT"/cosign-*.json "$OUT/slow-registry.log"
+if ! command -v docker-registry >/dev/null; then
+    COSIGN_SKIPPED="docker-registry is not installed (apt-get install docker-registry)"
+    echo "bench: WARNING: cosign scenarios skipped: $COSIGN_SKIPPED" >&2
+else
+    PKI=$OUT/registry-pki
+    REGISTRY_DIR=$OUT/registry
+    rm -rf "$REGISTRY_DIR"
+    mkdir -p "$REGISTRY_DIR/data"
+    "$SEED" pki --dir "$PKI"
+    REGISTRY_PORT=$(free_port)
+    cat >"$REGISTRY_DIR/config.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $REGISTRY_DIR/data}
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+  secret: tastevin-bench
+  tls: {certificate: $PKI/server.crt, key: $PKI/server.key}
+YAML
+    echo "== docker-registry (TLS, bench CA) on 127.0.0.1:$REGISTRY_PORT, one signed image"
+    docker-registry serve "$REGISTRY_DIR/config.yml" >"$OUT/docker-registry.log" 2>&1 &
+    SERVER_PIDS+=("$!")
+    wait_listening "$REGISTRY_PORT" "$!" docker-registry
+    read -r SIGNED_IMAGE SIGNED_DIGEST < <("$SEED" push --registry "127.0.0.1:$REGISTRY_PORT" \
+        --ca "$PKI/ca.pem" --public-key-out "$PKI/signer.pub" --images 1)
+    [[ -n ${SIGNED_DIGEST:-} ]] || die "could not push the signed image; see $OUT/docker-registry.log"
+    echo "   $SIGNED_IMAGE@$SIGNED_DIGEST"
+    cosign_config "$OUT/cosign.yaml"
+    review_of "$SIGNED_IMAGE" "$OUT/review-signed.json"
+    # signed_load NAME [loadgen options...]: /mutate with the signed image on the current server.
+    signed_load() {
+        local name=$1
+        shift
+        loadgen_json "$name" --url "https://127.0.0.1:$PORT/mutate" \
+            --body "$OUT/review-signed.json" --content-type application/json \
+            --expect-body "$ALLOWED" "$@"
+    }
+
+    echo "== cold cosign validation (CACHE_EXPIRY_SECONDS=0), 1 connection, ${COLD_DURATION}s"
+    SERVER_ENV=(CACHE_EXPIRY_SECONDS=0)
+    start_server cosign-cold --config "$OUT/cosign.yaml"
+    signed_load cosign-cold --connections 1 \
+        --duration $((COLD_DURATION + WARMUP)) --warmup "$WARMUP"
+    stop_server
+
+    echo "== cached cosign /mutate, $CONNECTIONS connections, ${DURATION}s"
+    SERVER_ENV=()
+    start_server cosign-cached --config "$OUT/cosign.yaml"
+    signed_load cosign-cached --connections "$CONNECTIONS" \
+        --duration $((DURATION + WARMUP)) --warmup "$WARMUP"
+    stop_server
+
+    SLOW_PORT=$(free_port)
+    echo "== slow registry on 127.0.0.1:$SLOW_PORT (holds each connection ${SLOW_HOLD_MS} ms)"
+    "$SLOW_REGISTRY" --listen "127.0.0.1:$SLOW_PORT" --hold-ms "$SLOW_HOLD_MS" \
+        >"$OUT/slow-registry.log" 2>&1 &
+    SERVER_PIDS+=("$!")
+    wait_listening "$SLOW_PORT" "$!" slow-registry
+    review_of "127.0.0.1:$SLOW_PORT/slow/app:v1" "$OUT/review-slow.json"
+    # slow_run NAME PROBE_AFTER: one request on each of SLOW_VALIDATIONS connections, /metrics
+    # probed every 10 ms from PROBE_AFTER s to SLOW_PROBE_END s. A fresh server each time.
+    slow_run() {
+        SERVER_ENV=(CACHE_EXPIRY_SECONDS=0)
+        start_server "$1" --config "$OUT/cosign.yaml" --workers $((SLOW_VALIDATIONS + 28))
+        SERVER_ENV=()
+        # Every validation fails once the registry hangs up: the answers are denials.
+        loadgen_json "$1" --url "https://127.0.0.1:$PORT/mutate" \
+            --body "$OUT/review-slow.json" --content-type application/json \
+            --expect-body '"allowed":false' --connections "$SLOW_VALIDATIONS" \
+            --requests-per-connection 1 --duration "$SLOW_PROBE_END" --timeout-ms 40000 \
+            --probe-url "https://127.0.0.1:$PORT/metrics" --probe-interval-ms 10 \
+            --probe-after "$2"
+        stop_server
+    }
+    # The same probe on the same setup with nothing in flight (the load is one GET /health):
+    # what the machine itself does to the tail, to compare the runs below with.
+    echo "== /metrics probe, same setup, no validation in flight (baseline)"
+    SERVER_ENV=(CACHE_EXPIRY_SECONDS=0)
+    start_server cosign-slow-baseline --config "$OUT/cosign.yaml" --workers $((SLOW_VALIDATIONS + 28))
+    SERVER_ENV=()
+    loadgen_json cosign-slow-baseline --url "https://127.0.0.1:$PORT/health" --connections 1 \
+        --requests-per-connection 1 --duration "$SLOW_PROBE_END" \
+        --probe-url "https://127.0.0.1:$PORT/metrics" --probe-interval-ms 10 \
+        --probe-after "$SLOW_SETTLED"
+    stop_server
+    echo "== /metrics probe while $SLOW_VALIDATIONS validations arrive and wait on the slow registry"
+    slow_run cosign-slow-arrival 0
+    echo "== /metrics probe while $SLOW_VALIDATIONS validations wait (from ${SLOW_SETTLED}s on)"
+    slow_run cosign-slow "$SLOW_SETTLED"
+fi
+SLOW_MAX_WAITING=$(tail -n 1 "$OUT/slow-registry.log" 2>/dev/null \
+    | sed -n 's/.*max_waiting=\([0-9]*\).*/\1/p')
+
 BINARY_SIZE=$(stat -c %s "$SERVER")
 
 # ---- summary ----------------------------------------------------------------------------
@@ -208,14 +365,44 @@ row "RSS MiB with $IDLE_OPENED idle TLS connections" "$(mib "$IDLE_CONN_RSS")" "
 row "  (RSS MiB of that server before them)" "$(mib "$(field idle .server_rss_kib.before)")" "" ""
 row "peak RSS MiB under /mutate minimal load" "$(mib "$PEAK_RSS")" "" ""
 row "peak RSS MiB under /mutate 50-rule load" "$(mib "$(field mutate-deployment-50 .server_rss_kib.peak)")" "" ""
+if [[ -n $COSIGN_SKIPPED ]]; then
+    row "cosign scenarios skipped: $COSIGN_SKIPPED" "" "" ""
+else
+    row "cold cosign validation p50 ms (1 conn)" "$(ms "$(field cosign-cold .load.latency_us.p50)")" "" ""
+    row "cold cosign validation p99 ms" "$(ms "$(field cosign-cold .load.latency_us.p99)")" "" ""
+    row "  (validations/s; p90 / max ms)" "$(field cosign-cold .requests_per_sec); $(ms "$(field cosign-cold .load.latency_us.p90)") / $(ms "$(field cosign-cold .load.latency_us.max)")" "" ""
+    CACHED_RPS=$(field cosign-cached .requests_per_sec)
+    CACHED_P99=$(field cosign-cached .load.latency_us.p99)
+    row "cached cosign /mutate req/s ($CONNECTIONS conn)" "$CACHED_RPS" ">= 15000" "$(verdict "$CACHED_RPS" ">=" 15000)"
+    row "cached cosign /mutate p99 ms" "$(ms "$CACHED_P99")" "<= 1" "$(verdict "$CACHED_P99" "<=" 1000)"
+    row "  (p50 / p90 / max ms)" "$(ms "$(field cosign-cached .load.latency_us.p50)") / $(ms "$(field cosign-cached .load.latency_us.p90)") / $(ms "$(field cosign-cached .load.latency_us.max)")" "" ""
+    SLOW_PROBE_P99=$(field cosign-slow .probe.latency_us.p99)
+    row "/metrics p99 ms, $SLOW_VALIDATIONS validations waiting" "$(ms "$SLOW_PROBE_P99")" "<= 1" "$(verdict "$SLOW_PROBE_P99" "<=" 1000)"
+    row "  (p50 / p90 / max ms; $(field cosign-slow .probe.answered) probes)" "$(ms "$(field cosign-slow .probe.latency_us.p50)") / $(ms "$(field cosign-slow .probe.latency_us.p90)") / $(ms "$(field cosign-slow .probe.latency_us.max)")" "" ""
+    row "  (the same while they arrive: p50 / p99 ms)" "$(ms "$(field cosign-slow-arrival .probe.latency_us.p50)") / $(ms "$(field cosign-slow-arrival .probe.latency_us.p99)")" "" ""
+    row "  (baseline, none in flight: p50 / p99 ms)" "$(ms "$(field cosign-slow-baseline .probe.latency_us.p50)") / $(ms "$(field cosign-slow-baseline .probe.latency_us.p99)")" "" ""
+    row "  (RSS MiB of the baseline server)" "$(mib "$(field cosign-slow-baseline .server_rss_kib.peak)")" "" ""
+    row "peak RSS MiB with them in flight" "$(mib "$(field cosign-slow .server_rss_kib.peak)")" "" ""
+    row "  (requests waiting at the slow registry at once)" "${SLOW_MAX_WAITING:-n/a}" "$SLOW_VALIDATIONS" "$(verdict "${SLOW_MAX_WAITING:-n/a}" ">=" "$SLOW_VALIDATIONS")"
+    row "  (denials; their p50 ms)" "$(field cosign-slow .load.answered); $(ms "$(field cosign-slow .load.latency_us.p50)")" "" ""
+fi
 row "binary size bytes (stripped)" "$BINARY_SIZE" "" ""
+# The cosign scenarios' JSON, or null when they were skipped.
+scenario_json() { [[ -s $OUT/$1.json ]] && cat "$OUT/$1.json" || echo null; }
 jq -n --argjson idle_rss_kib "${IDLE_RSS:-null}" --argjson binary_bytes "$BINARY_SIZE" \
     --arg load_average "$LOAD_AVERAGE" \
     --slurpfile minimal "$OUT/mutate-minimal.json" --slurpfile probe "$OUT/metrics-probe.json" \
     --slurpfile deployment "$OUT/mutate-deployment-50.json" --slurpfile idle "$OUT/idle.json" \
+    --argjson cold "$(scenario_json cosign-cold)" --argjson cached "$(scenario_json cosign-cached)" \
+    --argjson slow "$(scenario_json cosign-slow)" --argjson arrival "$(scenario_json cosign-slow-arrival)" \
+    --argjson baseline "$(scenario_json cosign-slow-baseline)" \
+    --argjson slow_max_waiting "${SLOW_MAX_WAITING:-null}" \
     '{load_average_before: $load_average, idle_rss_kib: $idle_rss_kib, binary_bytes: $binary_bytes,
       mutate_minimal: $minimal[0], metrics_probe: $probe[0], mutate_deployment_50_rules: $deployment[0],
-      idle_connections: $idle[0]}' >"$OUT/summary.json" 2>/dev/null \
+      idle_connections: $idle[0], cosign_cold: $cold, cosign_cached: $cached,
+      cosign_slow_registry: ($slow + {slow_registry_max_waiting: $slow_max_waiting}),
+      cosign_slow_registry_arrival: $arrival, cosign_slow_registry_baseline: $baseline}' \
+    >"$OUT/summary.json" 2>/dev/null \
     || echo "bench: could not write $OUT/summary.json (a scenario left no JSON)" >&2
 
 echo

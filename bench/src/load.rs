@@ -193,8 +193,21 @@ pub struct LoadPlan {
     pub connections: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    /// Each load connection stops after this many requests, even before `duration` is over.
+    pub requests_per_connection: Option<u64>,
     /// A separate connection and request sent every interval during the load.
-    pub probe: Option<(Dialer, PreparedRequest, Duration)>,
+    pub probe: Option<Probe>,
+}
+
+/// One extra connection sending `request` every `interval`, from `after` the start of the load
+/// until its end; its answers are tallied apart from the load's.
+#[derive(Clone)]
+pub struct Probe {
+    pub dialer: Dialer,
+    pub request: PreparedRequest,
+    pub interval: Duration,
+    /// Lets the load reach the state to observe (e.g. every request in flight) first.
+    pub after: Duration,
 }
 
 pub fn run(plan: &LoadPlan) -> LoadResult {
@@ -207,24 +220,40 @@ pub fn run(plan: &LoadPlan) -> LoadResult {
         .map(|_| {
             let dialer = plan.dialer.clone();
             let request = plan.request.clone();
+            let limit = plan.requests_per_connection.unwrap_or(u64::MAX);
             thread::spawn(move || {
                 let mut tally = Tally::default();
                 let mut connection = None;
-                while Instant::now() < window.end {
+                let mut sent = 0u64;
+                while Instant::now() < window.end && sent < limit {
                     one_request(&dialer, &mut connection, &request, window, &mut tally);
+                    sent += 1;
                 }
                 tally
             })
         })
         .collect();
-    let probe = plan.probe.clone().map(|(dialer, request, interval)| {
+    let probe = plan.probe.clone().map(|probe| {
         thread::spawn(move || {
             let mut tally = Tally::default();
             let mut connection = None;
-            let mut next = Instant::now();
+            let mut next = start + probe.after;
+            let window = Window {
+                counted_from: window.counted_from.max(next),
+                end: window.end,
+            };
+            if let Some(pause) = next.checked_duration_since(Instant::now()) {
+                thread::sleep(pause);
+            }
             while next < window.end {
-                one_request(&dialer, &mut connection, &request, window, &mut tally);
-                next += interval;
+                one_request(
+                    &probe.dialer,
+                    &mut connection,
+                    &probe.request,
+                    window,
+                    &mut tally,
+                );
+                next += probe.interval;
                 if let Some(pause) = next.checked_duration_since(Instant::now()) {
                     thread::sleep(pause);
                 }
@@ -292,7 +321,13 @@ mod tests {
             connections: 2,
             duration: Duration::from_millis(300),
             warmup: Duration::ZERO,
-            probe: Some((dialer, request, Duration::from_millis(20))),
+            requests_per_connection: None,
+            probe: Some(Probe {
+                dialer,
+                request,
+                interval: Duration::from_millis(20),
+                after: Duration::ZERO,
+            }),
         }
     }
 
@@ -326,6 +361,35 @@ mod tests {
         let probe = result.probe.unwrap();
         assert!(
             (5..=20).contains(&probe.answered()),
+            "probe sent {}",
+            probe.answered()
+        );
+    }
+
+    #[test]
+    fn a_request_limit_stops_the_load_but_not_the_probe() {
+        let dialer = fixed_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let request = PreparedRequest::new("GET", "x", "/", None);
+        let mut plan = plan(dialer, request);
+        plan.requests_per_connection = Some(3);
+        let result = run(&plan);
+        assert_eq!(result.load.answered(), 6, "2 connections x 3 requests");
+        let probe = result.probe.unwrap();
+        assert!(probe.answered() >= 5, "probe sent {}", probe.answered());
+    }
+
+    #[test]
+    fn a_delayed_probe_starts_late() {
+        let dialer = fixed_server(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        let request = PreparedRequest::new("GET", "x", "/", None);
+        let mut plan = plan(dialer, request);
+        if let Some(probe) = plan.probe.as_mut() {
+            probe.after = Duration::from_millis(200);
+        }
+        let probe = run(&plan).probe.unwrap();
+        // 100 ms left at one request per 20 ms; from the start it would be 15.
+        assert!(
+            (3..=6).contains(&probe.answered()),
             "probe sent {}",
             probe.answered()
         );

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use connection::Dialer;
 use cpu::CpuUse;
-use load::{LoadPlan, PreparedRequest};
+use load::{LoadPlan, PreparedRequest, Probe};
 use options::{Command, Options};
 use report::{LoadReport, RssAround};
 use target::Target;
@@ -112,7 +112,12 @@ fn run(options: &Options) -> Result<ExitCode, String> {
         Some(url) => {
             let (dialer, target) = dialer_for(url, options)?;
             let request = PreparedRequest::new("GET", &target.authority(), &target.path, None);
-            Some((dialer, request, options.probe_interval))
+            Some(Probe {
+                dialer,
+                request,
+                interval: options.probe_interval,
+                after: options.probe_after,
+            })
         }
         None => None,
     };
@@ -122,6 +127,7 @@ fn run(options: &Options) -> Result<ExitCode, String> {
         connections: options.connections,
         duration: options.duration,
         warmup: options.warmup,
+        requests_per_connection: options.requests_per_connection,
         probe,
     };
 

@@ -15,6 +15,9 @@ Options:
       --connections N           concurrent keep-alive connections, one thread each [default: 16]
       --duration SECS           how long to send requests [default: 10]
       --warmup SECS             first seconds not counted in the figures [default: 0]
+      --requests-per-connection N
+                                each connection stops after N requests (the probe keeps
+                                going until --duration) [default: no limit]
       --method METHOD           request method [default: POST with --body, else GET]
       --body FILE               request body, sent as is
       --content-type TYPE       Content-Type of the body [default: application/json]
@@ -25,6 +28,7 @@ Options:
       --probe-url URL           one extra connection sending GET URL during the load;
                                 its latency is reported separately
       --probe-interval-ms N     pause between probe requests [default: 100]
+      --probe-after SECS        start the probe this long after the load [default: 0]
       --server-pid PID          report VmRSS of PID before, at peak during, and after the run
       --idle-connections N      instead of a load: open N connections that only complete
                                 the handshake, wait, report the server's RSS, close them
@@ -43,6 +47,7 @@ pub struct Options {
     pub connections: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    pub requests_per_connection: Option<u64>,
     pub method: String,
     pub body: Option<PathBuf>,
     pub content_type: String,
@@ -52,6 +57,7 @@ pub struct Options {
     pub timeout: Duration,
     pub probe_url: Option<String>,
     pub probe_interval: Duration,
+    pub probe_after: Duration,
     pub server_pid: Option<u32>,
     pub idle_connections: Option<usize>,
     pub idle_settle: Duration,
@@ -92,6 +98,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
     let mut connections = 16usize;
     let mut duration = Duration::from_secs(10);
     let mut warmup = Duration::ZERO;
+    let mut requests_per_connection = None;
     let mut method = None;
     let mut body = None;
     let mut content_type = "application/json".to_string();
@@ -101,6 +108,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
     let mut timeout = Duration::from_millis(5000);
     let mut probe_url = None;
     let mut probe_interval = Duration::from_millis(100);
+    let mut probe_after = Duration::ZERO;
     let mut server_pid = None;
     let mut idle_connections = None;
     let mut idle_settle = Duration::from_millis(2000);
@@ -126,6 +134,9 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
             "--connections" => connections = positive(flag, &value()?)?,
             "--duration" => duration = seconds(flag, &value()?)?,
             "--warmup" => warmup = seconds(flag, &value()?)?,
+            "--requests-per-connection" => {
+                requests_per_connection = Some(positive(flag, &value()?)? as u64)
+            }
             "--method" => method = Some(value()?),
             "--body" => body = Some(PathBuf::from(value()?)),
             "--content-type" => content_type = value()?,
@@ -134,6 +145,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
             "--timeout-ms" => timeout = millis(flag, &value()?)?,
             "--probe-url" => probe_url = Some(value()?),
             "--probe-interval-ms" => probe_interval = millis(flag, &value()?)?,
+            "--probe-after" => probe_after = seconds(flag, &value()?)?,
             "--server-pid" => server_pid = Some(number(flag, &value()?)?),
             "--idle-connections" => idle_connections = Some(number(flag, &value()?)?),
             "--idle-settle-ms" => idle_settle = millis(flag, &value()?)?,
@@ -150,6 +162,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
         connections,
         duration,
         warmup,
+        requests_per_connection,
         method,
         body,
         content_type,
@@ -159,6 +172,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
         timeout,
         probe_url,
         probe_interval,
+        probe_after,
         server_pid,
         idle_connections,
         idle_settle,
@@ -212,6 +226,7 @@ mod tests {
         assert_eq!(o.duration, Duration::from_secs(10));
         assert_eq!(o.method, "POST");
         assert_eq!(o.content_type, "application/json");
+        assert_eq!(o.requests_per_connection, None);
         assert!(!o.insecure && !o.json);
         let o = run(&[
             "--url=http://h/metrics",
@@ -224,8 +239,14 @@ mod tests {
             "--insecure",
             "--json",
             "--probe-interval-ms=10",
+            "--requests-per-connection",
+            "1",
+            "--probe-after",
+            "0.5",
         ])
         .unwrap();
+        assert_eq!(o.probe_after, Duration::from_millis(500));
+        assert_eq!(o.requests_per_connection, Some(1));
         assert_eq!(o.method, "GET");
         assert_eq!(o.connections, 4);
         assert_eq!(o.duration, Duration::from_millis(2500));
