@@ -459,3 +459,49 @@ fn a_changed_policy_does_not_reuse_a_cached_verdict() {
     let admission = Admission::quiet(Arc::new(new), settings, metrics);
     assert!(!decide_on(&admission, metrics, &image).allowed());
 }
+
+#[test]
+fn a_hanging_registry_denies_at_the_deadline_as_a_timeout_and_is_not_cached() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().take(2) {
+            open.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let alice = Signer::p256();
+    let registry = Registry::start(Mode::Tls);
+    let cfg = config(&registry, &[("default", &alice)], NO_TLOG, None);
+    let settings = Settings {
+        request_deadline: Duration::from_secs(1),
+        ..Settings::default()
+    };
+    let raw = format!("{addr}/team/app:v1");
+    let started = std::time::Instant::now();
+    let decided = decide_with(&cfg, &raw, settings);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!decided.allowed());
+    assert_eq!(
+        decided.message(),
+        "validation of admission request cosign-e2e timed out after validating 0/1 images"
+    );
+    assert_eq!(
+        decided.metric(r#"connaisseur_requests_denied_total{timeout="true"}"#),
+        1
+    );
+    assert_eq!(
+        decided.metric(
+            r#"connaisseur_validations_timeouted_total{type="cosign",validator_name="signed"}"#
+        ),
+        1
+    );
+    assert_eq!(decided.metric("tastevin_cache_entries"), 0);
+    drop(held);
+}

@@ -18,6 +18,7 @@ use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
 use crate::metrics::SkipReason;
+use crate::validators::in_flight::InFlight;
 use crate::validators::{self, Clients, Outcome, Rejection};
 use crate::{log_debug, log_info};
 
@@ -77,6 +78,8 @@ pub struct Engine<'a> {
     pub cache: &'a VerdictCache,
     /// Registry clients of the signature validators.
     pub clients: &'a Clients,
+    /// Signature validations running now, shared between requests.
+    pub in_flight: &'a InFlight,
     /// Distinct images validated at once. 1 on the event loop, where validation never waits;
     /// more on a worker thread, where validators wait on registries.
     pub parallelism: usize,
@@ -281,7 +284,18 @@ impl Engine<'_> {
             };
         }
 
-        match validators::validate(validator, selection.rule, &image, deadline, self.clients) {
+        let outcome = self
+            .in_flight
+            .run(&cache_key, deadline, || {
+                validators::validate(validator, selection.rule, &image, deadline, self.clients)
+            })
+            .unwrap_or_else(|| {
+                Outcome::Rejected(Rejection::Unavailable(
+                    "an identical validation in progress did not finish before the deadline"
+                        .to_owned(),
+                ))
+            });
+        match outcome {
             Outcome::Verified { digest } => {
                 self.cache
                     .put(cache_key, Verdict::Trusted(digest.clone()), Instant::now());

@@ -19,6 +19,7 @@ use std::time::Instant;
 use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
+use crate::validators::in_flight::InFlight;
 use crate::validators::Clients;
 use crate::{log_error, log_warn};
 use engine::{Engine, Evaluation};
@@ -36,6 +37,7 @@ pub struct Admission {
     outbound: bool,
     cache: VerdictCache,
     clients: Clients,
+    in_flight: InFlight,
 }
 
 /// Distinct images of one request validated at once when validators wait on the network.
@@ -123,6 +125,7 @@ impl Admission {
             outbound: needs_outbound(&config),
             cache: VerdictCache::new(settings.cache),
             clients: Clients::new(settings.secrets_dir.clone()),
+            in_flight: InFlight::new(),
             config,
             settings,
             metrics,
@@ -189,6 +192,7 @@ impl Admission {
             log: self.log,
             cache: &self.cache,
             clients: &self.clients,
+            in_flight: &self.in_flight,
             parallelism: if self.outbound {
                 PARALLEL_VALIDATIONS
             } else {
