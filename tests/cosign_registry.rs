@@ -164,22 +164,31 @@ fn signed_images_are_admitted_and_pinned_to_the_signed_digest() {
 }
 
 #[test]
-fn ed25519_keys_verify_too() {
+fn ed25519_rsa_and_p521_keys_verify_too() {
     let registry = Registry::start(Mode::Tls);
-    let key = Signer::ed25519();
-    let pushed = registry.push_image("team/app", "v1", "ed25519");
-    let image = format!("{}/team/app:v1", registry.host());
-    registry.push_signatures(
-        "team/app",
-        &pushed.digest,
-        &[layer(&key, &payload(&image, &pushed.digest), None)],
-    );
-    let decided = decide(
-        &config(&registry, &[("default", &key)], NO_TLOG, None),
-        &image,
-    );
-    assert!(decided.allowed(), "{}", decided.response);
-    assert_eq!(decided.patch(), Some(pinned(&image, &pushed.digest)));
+    for (tag, key) in [
+        ("ed25519", Signer::ed25519()),
+        ("rsa", Signer::rsa()),
+        ("p521", Signer::p521()),
+    ] {
+        let pushed = registry.push_image("team/app", tag, tag);
+        let image = format!("{}/team/app:{tag}", registry.host());
+        registry.push_signatures(
+            "team/app",
+            &pushed.digest,
+            &[layer(&key, &payload(&image, &pushed.digest), None)],
+        );
+        let decided = decide(
+            &config(&registry, &[("default", &key)], NO_TLOG, None),
+            &image,
+        );
+        assert!(decided.allowed(), "{tag}: {}", decided.response);
+        assert_eq!(
+            decided.patch(),
+            Some(pinned(&image, &pushed.digest)),
+            "{tag}"
+        );
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -13,15 +14,28 @@ use super::registry::SignatureBlob;
 
 /// A signing key, signing as cosign does (SHA-256, DER ECDSA signatures).
 pub enum Signer {
-    P256(EcdsaKeyPair),
+    /// P-256 or P-521, both with SHA-256 as cosign signs.
+    Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    Rsa(RsaKeyPair),
 }
 
 impl Signer {
     pub fn p256() -> Signer {
-        Signer::P256(
+        Signer::Ecdsa(
             EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING).expect("P-256 key"),
         )
+    }
+
+    pub fn p521() -> Signer {
+        Signer::Ecdsa(
+            EcdsaKeyPair::generate(&signature::ECDSA_P521_SHA256_ASN1_SIGNING).expect("P-521 key"),
+        )
+    }
+
+    pub fn rsa() -> Signer {
+        Signer::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key"))
     }
 
     pub fn ed25519() -> Signer {
@@ -30,8 +44,9 @@ impl Signer {
 
     fn spki_der(&self) -> Vec<u8> {
         match self {
-            Signer::P256(key) => key.public_key().as_der().expect("SPKI").as_ref().to_vec(),
+            Signer::Ecdsa(key) => key.public_key().as_der().expect("SPKI").as_ref().to_vec(),
             Signer::Ed25519(key) => key.public_key().as_der().expect("SPKI").as_ref().to_vec(),
+            Signer::Rsa(key) => key.public_key().as_der().expect("SPKI").as_ref().to_vec(),
         }
     }
 
@@ -50,12 +65,23 @@ impl Signer {
 
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
-            Signer::P256(key) => key
+            Signer::Ecdsa(key) => key
                 .sign(&SystemRandom::new(), message)
                 .expect("sign")
                 .as_ref()
                 .to_vec(),
             Signer::Ed25519(key) => key.sign(message).as_ref().to_vec(),
+            Signer::Rsa(key) => {
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .expect("sign");
+                signature
+            }
         }
     }
 
