@@ -514,3 +514,39 @@ fn a_hanging_registry_denies_at_the_deadline_as_a_timeout_and_is_not_cached() {
     assert_eq!(decided.metric("tastevin_cache_entries"), 0);
     drop(held);
 }
+
+#[test]
+fn a_signed_index_admits_and_pins_the_index_digest() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::p256();
+    let amd64 = registry.push_image("team/app", "amd64", "amd64");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "size": amd64.manifest.len(),
+            "digest": amd64.digest,
+            "platform": {"architecture": "amd64", "os": "linux"}
+        }]
+    }))
+    .expect("index JSON");
+    let index_digest = registry.push_manifest(
+        "team/app",
+        "multi",
+        "application/vnd.oci.image.index.v1+json",
+        &index,
+    );
+    let image = format!("{}/team/app:multi", registry.host());
+    registry.push_signatures(
+        "team/app",
+        &index_digest,
+        &[layer(&alice, &payload(&image, &index_digest), None)],
+    );
+    let decided = decide(
+        &config(&registry, &[("default", &alice)], NO_TLOG, None),
+        &image,
+    );
+    assert!(decided.allowed(), "{}", decided.response);
+    assert_eq!(decided.patch(), Some(pinned(&image, &index_digest)));
+}
