@@ -157,9 +157,7 @@ fn secs_flag(args: &Args, flag: &str, default: Duration) -> Result<Duration, Arg
 
 fn settings(args: &Args) -> Result<Settings, ArgError> {
     let listen: SocketAddr = args.parsed("--listen", SocketAddr::from(([0, 0, 0, 0], 5000)))?;
-    let secs = |flag: &str, default: u64| -> Result<Duration, ArgError> {
-        args.parsed(flag, default).map(Duration::from_secs)
-    };
+    let secs = |flag: &str, default: u64| secs_flag(args, flag, Duration::from_secs(default));
     let read = secs("--read-timeout", 30)?;
     Ok(Settings {
         listen,
