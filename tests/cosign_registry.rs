@@ -198,8 +198,7 @@ fn unsigned_wrong_key_and_foreign_digest_are_denied() {
     let mallory = Signer::p256();
     let host = registry.host();
 
-    let unsigned = registry.push_image("team/app", "unsigned", "unsigned");
-    let _ = unsigned;
+    registry.push_image("team/app", "unsigned", "unsigned");
     let raw = format!("{host}/team/app:unsigned");
     let decided = decide(
         &config(&registry, &[("default", &alice)], NO_TLOG, None),
