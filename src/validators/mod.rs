@@ -7,6 +7,7 @@
 
 pub mod cosign;
 pub mod cosign_validator;
+pub mod notaryv1;
 pub mod static_validator;
 
 use std::fmt;
