@@ -2,5 +2,8 @@
 //! repository's pinned root key, resolving a signed tag to its digest. Pure: no network here.
 
 pub mod canonical;
+pub mod keys;
 pub mod timestamp;
 pub mod tuf;
+pub mod verify;
+pub mod versions;
