@@ -1,0 +1,469 @@
+//! The Notary v1 validator at work (spec §5.2 A–B): pinned root keys from the rule's trust
+//! roots, a ping of the Notary server's `/v2/` to learn its authentication (Bearer token,
+//! Basic, or none), the four base roles fetched concurrently from
+//! `<host>/v2/<GUN>/_trust/tuf/<role>.json` (delegations once they are chosen), each body
+//! bounded, then [`verify_trust_data`].
+//!
+//! Runs on a worker thread within the request's deadline. Clients (TLS configuration,
+//! idle connections, tokens) are kept per validator, and the rollback memory for the life of
+//! the process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+
+use super::notaryv1::tuf::MAX_ROLE_BYTES;
+use super::notaryv1::verify::{verify_trust_data, Lookup, TrustData};
+use super::notaryv1::versions::VersionMemory;
+use super::{Clients, Outcome, Rejection};
+use crate::config::{Auth, KeyRef, NotaryV1Config, Rule, TrustRoot, TrustRootMaterial};
+use crate::crypto::PublicKey;
+use crate::image_ref::ImageRef;
+use crate::net::https_client::{tls_config, HttpError, HttpsClient, Method, Request, Url};
+use crate::registry::auth::{token_url, BasicAuth, Challenge, Token};
+use crate::registry::Credentials;
+
+/// Time allowed for the ping of `/v2/`.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for each trust-data download.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest ping or token answer read.
+const MAX_SMALL_BODY: usize = 64 * 1024;
+/// Most delegation documents downloaded at once.
+const MAX_PARALLEL_FETCHES: usize = 8;
+/// Most tokens cached per client; the cache is cleared when full.
+const MAX_CACHED_TOKENS: usize = 256;
+
+/// Notary clients by validator name (with the configuration they were built for, so a
+/// reloaded configuration gets a new one), and the rollback memory.
+struct NotaryState {
+    clients: Mutex<HashMap<String, (NotaryV1Config, Arc<NotaryClient>)>>,
+    versions: VersionMemory,
+}
+
+fn state() -> &'static NotaryState {
+    static STATE: OnceLock<NotaryState> = OnceLock::new();
+    STATE.get_or_init(|| NotaryState {
+        clients: Mutex::new(HashMap::new()),
+        versions: VersionMemory::new(),
+    })
+}
+
+/// A failure and whether it judges the image (cacheable) or only the circumstances.
+struct Failure {
+    message: String,
+    transient: bool,
+}
+
+impl Failure {
+    fn verdict(message: String) -> Failure {
+        Failure {
+            message,
+            transient: false,
+        }
+    }
+
+    fn transient(message: String) -> Failure {
+        Failure {
+            message,
+            transient: true,
+        }
+    }
+
+    fn into_outcome(self) -> Outcome {
+        Outcome::Rejected(if self.transient {
+            Rejection::Unavailable(self.message)
+        } else {
+            Rejection::Failed(self.message)
+        })
+    }
+}
+
+/// Verifies `image` with the Notary v1 validator `name`.
+pub fn validate(
+    name: &str,
+    config: &NotaryV1Config,
+    rule: &Rule,
+    image: &ImageRef,
+    deadline: Instant,
+    clients: &Clients,
+) -> Outcome {
+    match verify(name, config, rule, image, deadline, clients) {
+        Ok(digest) => Outcome::Verified {
+            digest: Some(digest),
+        },
+        Err(failure) => failure.into_outcome(),
+    }
+}
+
+fn verify(
+    name: &str,
+    config: &NotaryV1Config,
+    rule: &Rule,
+    image: &ImageRef,
+    deadline: Instant,
+    clients: &Clients,
+) -> Result<String, Failure> {
+    let pinned = pinned_keys(name, config, rule).map_err(Failure::verdict)?;
+    let client = client_for(name, config, clients)?;
+    let gun = image.notary_gun();
+    let authorization = client.authorize(&gun, deadline)?;
+    let fetch = |role: &str| client.trust_data(&gun, role, authorization.as_deref(), deadline);
+
+    let [root, targets, snapshot, timestamp] = std::thread::scope(|scope| {
+        let handles = ["root", "targets", "snapshot", "timestamp"]
+            .map(|role| scope.spawn(move || fetch(role)));
+        handles.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(Acquisition::transient("download thread failed")))
+        })
+    });
+    let base_failure = |role: &str, error: Acquisition| Failure {
+        message: format!(
+            "error downloading trust data: error acquiring trust data {role}: {}",
+            error.message
+        ),
+        transient: error.transient,
+    };
+    let data = TrustData {
+        root: root.map_err(|e| base_failure("root", e))?,
+        targets: targets.map_err(|e| base_failure("targets", e))?,
+        snapshot: snapshot.map_err(|e| base_failure("snapshot", e))?,
+        timestamp: timestamp.map_err(|e| base_failure("timestamp", e))?,
+    };
+
+    let repository = format!("{}/{gun}", client.base);
+    let lookup = Lookup {
+        validator: name,
+        repository: &repository,
+        tag: image.tag(),
+        digest: image.digest(),
+        delegations: &rule.with.delegations,
+    };
+    let mut fetch_delegations = |roles: &[String]| -> Vec<Result<Vec<u8>, String>> {
+        let mut bodies = Vec::with_capacity(roles.len());
+        for chunk in roles.chunks(MAX_PARALLEL_FETCHES) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|role| scope.spawn(move || fetch(role)))
+                    .collect();
+                for handle in handles {
+                    let body = handle
+                        .join()
+                        .unwrap_or_else(|_| Err(Acquisition::transient("download thread failed")));
+                    bodies.push(body.map_err(|e| e.message));
+                }
+            });
+        }
+        bodies
+    };
+    verify_trust_data(
+        &data,
+        &pinned,
+        &lookup,
+        SystemTime::now(),
+        &state().versions,
+        &mut fetch_delegations,
+    )
+    .map_err(|e| Failure::verdict(e.to_string()))
+}
+
+/// §5.2.C: the public keys of the trust roots the rule selects.
+fn pinned_keys(
+    validator: &str,
+    config: &NotaryV1Config,
+    rule: &Rule,
+) -> Result<Vec<PublicKey>, String> {
+    let wrap = |detail: String| {
+        format!(
+            "error getting trust root keys for validator {validator}: error getting keys for validator {validator}: {detail}"
+        )
+    };
+    let roots =
+        crate::config::resolve_trust_roots(&config.trust_roots, rule.with.trust_root_references())
+            .map_err(|e| wrap(e.to_string()))?;
+    let mut keys = Vec::with_capacity(roots.len());
+    for root in roots {
+        keys.push(pinned_key(validator, root).map_err(wrap)?);
+    }
+    Ok(keys)
+}
+
+fn pinned_key(validator: &str, root: &TrustRoot) -> Result<PublicKey, String> {
+    let name = &root.name;
+    let wrong_format = || {
+        format!("error decoding public key {name}: wrong format, provide a PEM encoded public key")
+    };
+    let TrustRootMaterial::Key(KeyRef::Pem(pem)) = &root.material else {
+        return Err(wrong_format());
+    };
+    if !pem.contains("-----BEGIN ") {
+        return Err(wrong_format());
+    }
+    // One PEM block, then only whitespace: the end marker's closing dashes end the block.
+    let after_block = pem
+        .find("-----END ")
+        .and_then(|end| {
+            let rest = pem.get(end + "-----END ".len()..)?;
+            let close = rest.find("-----")?;
+            rest.get(close + "-----".len()..)
+        })
+        .ok_or_else(wrong_format)?;
+    if !after_block.trim().is_empty() {
+        return Err(format!(
+            "key material for key {name} of validator {validator} contains extraneous characters"
+        ));
+    }
+    let der = SubjectPublicKeyInfoDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("error parsing public key {name}: {e}"))?;
+    PublicKey::from_spki_der(&der).map_err(|e| format!("error parsing public key {name}: {e}"))
+}
+
+fn client_for(
+    name: &str,
+    config: &NotaryV1Config,
+    clients: &Clients,
+) -> Result<Arc<NotaryClient>, Failure> {
+    let cached = state().clients.lock().ok().and_then(|map| {
+        map.get(name)
+            .filter(|(built_for, _)| built_for == config)
+            .map(|(_, client)| Arc::clone(client))
+    });
+    if let Some(client) = cached {
+        return Ok(client);
+    }
+    let authority = config.host.authority();
+    let credentials = match &config.auth {
+        Some(Auth::Secret(secret)) => {
+            let loaded = Credentials::load(clients.secrets_dir(), secret)
+                .map_err(|e| Failure::verdict(format!("error creating notary client: {e}")))?;
+            loaded
+                .with_unkeyed_entries_for(&authority)
+                .lookup(&authority)
+                .cloned()
+        }
+        Some(Auth::Keychain) | None => None,
+    };
+    let tls = tls_config(config.tls_roots.as_deref()).map_err(|e| {
+        Failure::verdict(format!(
+            "error creating notary client: error setting up TLS config: {e}"
+        ))
+    })?;
+    let scheme = if config.host.https { "https" } else { "http" };
+    let client = Arc::new(NotaryClient {
+        http: HttpsClient::new(tls, !config.host.https),
+        base: format!("{scheme}://{authority}{}", config.host.base_path),
+        credentials,
+        tokens: Mutex::new(HashMap::new()),
+    });
+    if let Ok(mut map) = state().clients.lock() {
+        map.insert(name.to_owned(), (config.clone(), Arc::clone(&client)));
+    }
+    Ok(client)
+}
+
+/// A failed download: its message and whether it says anything about the repository.
+struct Acquisition {
+    message: String,
+    transient: bool,
+}
+
+impl Acquisition {
+    fn transient(message: &str) -> Acquisition {
+        Acquisition {
+            message: message.to_owned(),
+            transient: true,
+        }
+    }
+}
+
+/// One Notary server, as one validator reaches it.
+struct NotaryClient {
+    http: HttpsClient,
+    /// `scheme://host[:port][/base]`.
+    base: String,
+    credentials: Option<BasicAuth>,
+    /// Bearer tokens by GUN.
+    tokens: Mutex<HashMap<String, Token>>,
+}
+
+impl NotaryClient {
+    fn get(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        max_body: usize,
+        deadline: Instant,
+    ) -> Result<crate::net::https_client::Response, HttpError> {
+        let mut headers = Vec::new();
+        if let Some(value) = authorization {
+            headers.push(("Authorization".to_owned(), value.to_owned()));
+        }
+        self.http.send(&Request {
+            method: Method::Get,
+            url: Url::parse(url)?,
+            headers,
+            max_body,
+            deadline,
+        })
+    }
+
+    /// §5.2.A 3: the `Authorization` value trust-data requests carry, if any.
+    fn authorize(&self, gun: &str, deadline: Instant) -> Result<Option<String>, Failure> {
+        if let Some(token) = self.tokens.lock().ok().and_then(|tokens| {
+            tokens
+                .get(gun)
+                .filter(|t| t.is_fresh(Instant::now()))
+                .cloned()
+        }) {
+            return Ok(Some(format!("Bearer {}", token.value)));
+        }
+        let ping_deadline = deadline.min(Instant::now() + PING_TIMEOUT);
+        let response = self
+            .get(
+                &format!("{}/v2/", self.base),
+                None,
+                MAX_SMALL_BODY,
+                ping_deadline,
+            )
+            .map_err(|e| {
+                Failure::transient(format!(
+                    "error creating notary client: error pinging notary server: {e}"
+                ))
+            })?;
+        if response.status != 401 {
+            return Ok(None);
+        }
+        let challenge = response
+            .header("www-authenticate")
+            .and_then(|header| Challenge::parse(header).ok())
+            .ok_or_else(|| {
+                Failure::verdict(
+                    "error creating notary client: error adding challenge response".to_owned(),
+                )
+            })?;
+        match challenge.scheme.as_str() {
+            "basic" => Ok(self.credentials.as_ref().map(BasicAuth::header)),
+            "bearer" => {
+                let realm = challenge.param("realm").ok_or_else(|| {
+                    Failure::verdict(
+                        "error creating notary client: error adding challenge response".to_owned(),
+                    )
+                })?;
+                let mut url = token_url(
+                    realm,
+                    challenge.param("service"),
+                    &format!("repository:{gun}:pull"),
+                );
+                if let Some(credentials) = &self.credentials {
+                    url.push_str("&account=");
+                    url.push_str(&query_escape(&credentials.username));
+                }
+                let token = self.fetch_token(&url, deadline)?;
+                let value = format!("Bearer {}", token.value);
+                if let Ok(mut tokens) = self.tokens.lock() {
+                    if tokens.len() >= MAX_CACHED_TOKENS {
+                        tokens.clear();
+                    }
+                    tokens.insert(gun.to_owned(), token);
+                }
+                Ok(Some(value))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn fetch_token(&self, url: &str, deadline: Instant) -> Result<Token, Failure> {
+        let failed = |detail: String| {
+            format!("error creating notary client: error getting a token: {detail}")
+        };
+        let basic = self.credentials.as_ref().map(BasicAuth::header);
+        let response = self
+            .get(url, basic.as_deref(), MAX_SMALL_BODY, deadline)
+            .map_err(|e| Failure::transient(failed(e.to_string())))?;
+        match response.status {
+            200 => Token::from_answer(&response.body, Instant::now())
+                .map_err(|e| Failure::verdict(failed(e))),
+            status @ 500..=599 => Err(Failure::transient(failed(format!(
+                "token server answered {}",
+                status_line(status)
+            )))),
+            status => Err(Failure::verdict(failed(format!(
+                "token server answered {}{}",
+                status_line(status),
+                if self.credentials.is_some() {
+                    "; check the credentials in auth.secretName"
+                } else {
+                    "; configure auth.secretName on the validator"
+                }
+            )))),
+        }
+    }
+
+    /// §5.2.A 4: one role's document, bounded by [`MAX_ROLE_BYTES`].
+    fn trust_data(
+        &self,
+        gun: &str,
+        role: &str,
+        authorization: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, Acquisition> {
+        let url = format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.base);
+        let fetch_deadline = deadline.min(Instant::now() + FETCH_TIMEOUT);
+        let response = self
+            .get(&url, authorization, MAX_ROLE_BYTES, fetch_deadline)
+            .map_err(|e| Acquisition {
+                message: e.to_string(),
+                transient: true,
+            })?;
+        match response.status {
+            200 => Ok(response.body),
+            status => Err(Acquisition {
+                message: format!("error acquiring trust data {role}: {}", status_line(status)),
+                transient: status >= 500 || status == 429,
+            }),
+        }
+    }
+}
+
+/// The status as Go prints `Response.Status`: code and standard reason phrase.
+fn status_line(status: u16) -> String {
+    let reason = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    };
+    if reason.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} {reason}")
+    }
+}
+
+/// Percent-encodes all but RFC 3986 unreserved characters, for a query value.
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
