@@ -467,3 +467,327 @@ fn query_escape(value: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ValidatorKind};
+    use crate::validators::notaryv1::verify::tests::{sha256_of, Repo, DIGEST_A};
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// What the mock Notary server does.
+    #[derive(Clone, Default)]
+    struct Behaviour {
+        /// Trust-data documents by role (`root`, `targets/releases`, …).
+        files: HashMap<String, Vec<u8>>,
+        /// Roles answered with this status instead.
+        failing: HashMap<String, u16>,
+        /// The token server refuses to issue tokens.
+        refuse_tokens: bool,
+    }
+
+    /// A plain-HTTP Notary server on 127.0.0.1 that requires a Bearer token from its
+    /// `/token` endpoint; records the request lines it saw.
+    struct MockNotary {
+        port: u16,
+        seen: Arc<Mutex<Vec<String>>>,
+        token_requests: Arc<AtomicUsize>,
+    }
+
+    const TOKEN: &str = "test-token";
+
+    impl MockNotary {
+        fn start(behaviour: Behaviour) -> MockNotary {
+            let listener = match TcpListener::bind("127.0.0.1:0") {
+                Ok(listener) => listener,
+                Err(e) => panic!("bind: {e}"),
+            };
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let token_requests = Arc::new(AtomicUsize::new(0));
+            let (seen_log, tokens) = (Arc::clone(&seen), Arc::clone(&token_requests));
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let mut reader = BufReader::new(&stream);
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).is_err() {
+                        continue;
+                    }
+                    let mut authorization = None;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("authorization") {
+                                authorization = Some(value.trim().to_owned());
+                            }
+                        }
+                    }
+                    if let Ok(mut log) = seen_log.lock() {
+                        log.push(request_line.trim().to_owned());
+                    }
+                    let path = request_line
+                        .split(' ')
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let (status, headers, body) =
+                        answer(&behaviour, port, &path, authorization.as_deref(), &tokens);
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+                        body.len()
+                    );
+                    let mut writer = &stream;
+                    let _ = writer.write_all(head.as_bytes());
+                    let _ = writer.write_all(&body);
+                }
+            });
+            MockNotary {
+                port,
+                seen,
+                token_requests,
+            }
+        }
+
+        fn requests(&self) -> Vec<String> {
+            self.seen.lock().map(|log| log.clone()).unwrap_or_default()
+        }
+    }
+
+    fn answer(
+        behaviour: &Behaviour,
+        port: u16,
+        path: &str,
+        authorization: Option<&str>,
+        tokens: &AtomicUsize,
+    ) -> (u16, String, Vec<u8>) {
+        let challenge = format!(
+            "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"notary\"\r\n"
+        );
+        if path == "/v2/" {
+            return (401, challenge, Vec::new());
+        }
+        if path.starts_with("/token?") {
+            tokens.fetch_add(1, Ordering::SeqCst);
+            if behaviour.refuse_tokens {
+                return (401, String::new(), Vec::new());
+            }
+            return (
+                200,
+                String::new(),
+                format!("{{\"token\":\"{TOKEN}\"}}").into_bytes(),
+            );
+        }
+        if authorization != Some(&format!("Bearer {TOKEN}")) {
+            return (401, challenge, Vec::new());
+        }
+        let Some(role) = path
+            .strip_prefix("/v2/registry.test/app/_trust/tuf/")
+            .and_then(|rest| rest.strip_suffix(".json"))
+        else {
+            return (404, String::new(), Vec::new());
+        };
+        if let Some(status) = behaviour.failing.get(role) {
+            return (*status, String::new(), Vec::new());
+        }
+        match behaviour.files.get(role) {
+            Some(body) => (200, String::new(), body.clone()),
+            None => (404, String::new(), Vec::new()),
+        }
+    }
+
+    fn behaviour_of(repo: &Repo) -> Behaviour {
+        let (data, delegations) = repo.seal();
+        let mut files = delegations;
+        files.insert("root".to_owned(), data.root);
+        files.insert("targets".to_owned(), data.targets);
+        files.insert("snapshot".to_owned(), data.snapshot);
+        files.insert("timestamp".to_owned(), data.timestamp);
+        Behaviour {
+            files,
+            ..Behaviour::default()
+        }
+    }
+
+    fn config(port: u16, key_pem: &str, with: &str) -> Config {
+        let key: String = key_pem
+            .lines()
+            .map(|line| format!("      {line}\n"))
+            .collect();
+        let text = format!(
+            "validators:\n- name: nv1\n  type: notaryv1\n  host: http://127.0.0.1:{port}\n  trustRoots:\n  - name: default\n    key: |\n{key}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n"
+        );
+        match Config::from_yaml(&text) {
+            Ok(config) => config,
+            Err(errors) => panic!("{text}\n{errors:?}"),
+        }
+    }
+
+    fn run(config: &Config, image: &str) -> Outcome {
+        let (Some(rule), Some(validator)) = (config.rules().first(), config.validator("nv1"))
+        else {
+            panic!("no rule or validator")
+        };
+        let ValidatorKind::NotaryV1(notary) = &validator.kind else {
+            panic!("not notaryv1")
+        };
+        let image = match ImageRef::parse(image) {
+            Ok(image) => image,
+            Err(e) => panic!("{e}"),
+        };
+        let clients = Clients::new(std::env::temp_dir());
+        validate(
+            "nv1",
+            notary,
+            rule,
+            &image,
+            Instant::now() + Duration::from_secs(20),
+            &clients,
+        )
+    }
+
+    #[test]
+    fn a_signed_tag_is_pinned_through_token_auth() {
+        let repo = Repo::new(&[("sign", DIGEST_A)]);
+        let server = MockNotary::start(behaviour_of(&repo));
+        let config = config(server.port, &repo.root_key_pem(), "{}");
+        assert_eq!(
+            run(&config, "registry.test/app:sign"),
+            Outcome::Verified {
+                digest: Some(sha256_of(DIGEST_A))
+            }
+        );
+        let requests = server.requests();
+        assert!(
+            requests.contains(&"GET /v2/ HTTP/1.1".to_owned()),
+            "{requests:?}"
+        );
+        assert!(requests.iter().any(|r| r.starts_with(
+            "GET /token?service=notary&scope=repository%3Aregistry.test%2Fapp%3Apull "
+        )));
+        for role in ["root", "targets", "snapshot", "timestamp"] {
+            let line = format!("GET /v2/registry.test/app/_trust/tuf/{role}.json HTTP/1.1");
+            assert!(requests.contains(&line), "{role}: {requests:?}");
+        }
+        assert_eq!(server.token_requests.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_unknown_repository_is_a_verdict() {
+        let server = MockNotary::start(Behaviour::default());
+        let repo = Repo::new(&[]);
+        let config = config(server.port, &repo.root_key_pem(), "{}");
+        assert_eq!(
+            run(&config, "registry.test/app:sign"),
+            Outcome::Rejected(Rejection::Failed(
+                "error downloading trust data: error acquiring trust data root: error acquiring trust data root: 404 Not Found"
+                    .to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn server_errors_are_not_verdicts() {
+        let repo = Repo::new(&[("sign", DIGEST_A)]);
+        let mut behaviour = behaviour_of(&repo);
+        behaviour.failing.insert("timestamp".to_owned(), 500);
+        let server = MockNotary::start(behaviour);
+        let config = config(server.port, &repo.root_key_pem(), "{}");
+        assert_eq!(
+            run(&config, "registry.test/app:sign"),
+            Outcome::Rejected(Rejection::Unavailable(
+                "error downloading trust data: error acquiring trust data timestamp: error acquiring trust data timestamp: 500 Internal Server Error"
+                    .to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn oversized_trust_data_is_refused() {
+        let repo = Repo::new(&[("sign", DIGEST_A)]);
+        let mut behaviour = behaviour_of(&repo);
+        behaviour
+            .files
+            .insert("targets".to_owned(), vec![b' '; MAX_ROLE_BYTES + 1]);
+        let server = MockNotary::start(behaviour);
+        let config = config(server.port, &repo.root_key_pem(), "{}");
+        let outcome = run(&config, "registry.test/app:sign");
+        assert!(
+            matches!(&outcome, Outcome::Rejected(Rejection::Unavailable(m))
+                if m.starts_with("error downloading trust data: error acquiring trust data targets: ")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_token_is_reported() {
+        let repo = Repo::new(&[("sign", DIGEST_A)]);
+        let mut behaviour = behaviour_of(&repo);
+        behaviour.refuse_tokens = true;
+        let server = MockNotary::start(behaviour);
+        let config = config(server.port, &repo.root_key_pem(), "{}");
+        assert_eq!(
+            run(&config, "registry.test/app:sign"),
+            Outcome::Rejected(Rejection::Failed(
+                "error creating notary client: error getting a token: token server answered 401 Unauthorized; configure auth.secretName on the validator"
+                    .to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn delegations_are_fetched_on_demand() {
+        let mut repo = Repo::new(&[]);
+        repo.delegate("del1", &[("sign", DIGEST_A)]);
+        let server = MockNotary::start(behaviour_of(&repo));
+        let config = config(server.port, &repo.root_key_pem(), "{delegations: [del1]}");
+        assert_eq!(
+            run(&config, "registry.test/app:sign"),
+            Outcome::Verified {
+                digest: Some(sha256_of(DIGEST_A))
+            }
+        );
+        assert!(server.requests().contains(
+            &"GET /v2/registry.test/app/_trust/tuf/targets/del1.json HTTP/1.1".to_owned()
+        ));
+    }
+
+    #[test]
+    fn trust_root_keys_are_checked_like_connaisseur() {
+        let repo = Repo::new(&[]);
+        let pem = repo.root_key_pem();
+        let prefix = "error getting trust root keys for validator nv1: error getting keys for validator nv1: ";
+        let outcome = |config: &Config| match run(config, "registry.test/app:sign") {
+            Outcome::Rejected(Rejection::Failed(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let extra = config(1, &format!("{pem}trailing"), "{}");
+        assert_eq!(
+            outcome(&extra),
+            format!("{prefix}key material for key default of validator nv1 contains extraneous characters")
+        );
+        let der_only: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let bare = config(1, &der_only, "{}");
+        assert_eq!(
+            outcome(&bare),
+            format!("{prefix}error decoding public key default: wrong format, provide a PEM encoded public key")
+        );
+        let unknown = config(1, &pem, "{trustRoot: missing}");
+        assert_eq!(
+            outcome(&unknown),
+            format!("{prefix}unable to find trust root missing")
+        );
+    }
+
+    #[test]
+    fn status_lines_read_like_go() {
+        assert_eq!(status_line(404), "404 Not Found");
+        assert_eq!(status_line(503), "503 Service Unavailable");
+        assert_eq!(status_line(418), "418");
+        assert_eq!(query_escape("a b/c"), "a%20b%2Fc");
+    }
+}

@@ -531,7 +531,7 @@ fn resolve_in(role: &SearchedRole, lookup: &Lookup<'_>) -> Result<String, Notary
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::crypto::tests::TestSigner;
     use crate::crypto::SignatureAlgorithm;
@@ -545,19 +545,19 @@ mod tests {
 
     const FUTURE: &str = "2999-01-01T00:00:00Z";
     const PAST: &str = "2001-01-01T00:00:00Z";
-    const DIGEST_A: [u8; 32] = [0xa1; 32];
+    pub(crate) const DIGEST_A: [u8; 32] = [0xa1; 32];
     const DIGEST_B: [u8; 32] = [0xb2; 32];
 
     fn b64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
-    fn sha256_of(digest: [u8; 32]) -> String {
+    pub(crate) fn sha256_of(digest: [u8; 32]) -> String {
         format!("sha256:{}", hex(&digest))
     }
 
     /// A Notary signing key: P-256 with raw r‖s signatures (`ecdsa`), or another scheme.
-    enum Signer {
+    pub(crate) enum Signer {
         Ecdsa(EcdsaKeyPair),
         Other(TestSigner, &'static str, &'static str),
     }
@@ -598,7 +598,7 @@ mod tests {
                 Signer::Other(_, _, method) => method,
             }
         }
-        fn spki(&self) -> Vec<u8> {
+        pub(crate) fn spki(&self) -> Vec<u8> {
             match self {
                 Signer::Ecdsa(pair) => {
                     let public = aws_lc_rs::encoding::AsDer::as_der(pair.public_key());
@@ -621,7 +621,7 @@ mod tests {
                 _ => spki,
             }
         }
-        fn public_key(&self) -> PublicKey {
+        pub(crate) fn public_key(&self) -> PublicKey {
             match PublicKey::from_spki_der(&self.spki()) {
                 Ok(key) => key,
                 Err(e) => panic!("{e}"),
@@ -695,7 +695,7 @@ mod tests {
     }
 
     /// A repository's keys and metadata, editable before [`Repo::seal`] signs it.
-    struct Repo {
+    pub(crate) struct Repo {
         root_key: Signer,
         targets_key: Signer,
         snapshot_key: Signer,
@@ -710,7 +710,7 @@ mod tests {
     }
 
     impl Repo {
-        fn new(entries: &[(&str, [u8; 32])]) -> Repo {
+        pub(crate) fn new(entries: &[(&str, [u8; 32])]) -> Repo {
             Repo::with_targets_key(entries, Signer::ecdsa())
         }
 
@@ -749,7 +749,7 @@ mod tests {
             }
         }
 
-        fn delegate(&mut self, name: &str, entries: &[(&str, [u8; 32])]) {
+        pub(crate) fn delegate(&mut self, name: &str, entries: &[(&str, [u8; 32])]) {
             self.delegations.push(Delegation {
                 name: format!("targets/{name}"),
                 signer: Signer::ecdsa(),
@@ -768,7 +768,7 @@ mod tests {
         }
 
         /// Signs everything: the base trust data and the published delegation files.
-        fn seal(&self) -> (TrustData, HashMap<String, Vec<u8>>) {
+        pub(crate) fn seal(&self) -> (TrustData, HashMap<String, Vec<u8>>) {
             let mut targets = self.targets.clone();
             let mut keys = serde_json::Map::new();
             let mut roles = Vec::new();
@@ -819,7 +819,21 @@ mod tests {
             )
         }
 
-        fn pin(&self) -> Vec<PublicKey> {
+        /// The root key as a trust root's PEM.
+        pub(crate) fn root_key_pem(&self) -> String {
+            let body = b64(&self.root_key.spki());
+            let lines: Vec<&str> = body
+                .as_bytes()
+                .chunks(64)
+                .filter_map(|line| std::str::from_utf8(line).ok())
+                .collect();
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                lines.join("\n")
+            )
+        }
+
+        pub(crate) fn pin(&self) -> Vec<PublicKey> {
             vec![self.root_key.public_key()]
         }
     }
