@@ -145,6 +145,52 @@ impl NotaryServer {
     }
 }
 
+/// A delegation signer: a key pair and its self-signed certificate, as `docker trust`
+/// makes them.
+pub struct Signer {
+    pub name: String,
+    pub key_pem: String,
+    pub cert_pem: String,
+}
+
+impl Signer {
+    pub fn generate(name: &str) -> Signer {
+        let key = rcgen::KeyPair::generate().expect("signer key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).expect("signer certificate");
+        Signer {
+            name: name.to_owned(),
+            key_pem: key.serialize_pem(),
+            cert_pem: cert.pem(),
+        }
+    }
+}
+
+impl NotaryServer {
+    /// Adds `signer` as delegation `role` of `gun` (all paths) and imports its key.
+    pub fn delegate(&self, gun: &str, role: &str, signer: &Signer) {
+        let key = path_in(self, &format!("{}.key", signer.name));
+        let cert = path_in(self, &format!("{}.crt", signer.name));
+        fs::write(&key, &signer.key_pem).expect("write signer key");
+        fs::write(&cert, &signer.cert_pem).expect("write signer cert");
+        self.client(&["key", "import", &key, "-r", role]);
+        self.client(&["delegation", "add", gun, role, &cert, "--all-paths"]);
+    }
+
+    /// Signs `tag` of `gun` in the given delegation roles only.
+    pub fn sign_in(&self, gun: &str, roles: &[&str], tag: &str, size: usize, hex: &str) {
+        let size = size.to_string();
+        let mut args = vec!["addhash", gun, tag, size.as_str(), "--sha256", hex];
+        for role in roles {
+            args.extend(["-r", role]);
+        }
+        self.client(&args);
+    }
+}
+
 fn path_in(server: &NotaryServer, name: &str) -> String {
     server.dir.path().join(name).to_string_lossy().into_owned()
 }
