@@ -486,6 +486,8 @@ mod tests {
         failing: HashMap<String, u16>,
         /// The token server refuses to issue tokens.
         refuse_tokens: bool,
+        /// Ask for Basic credentials instead of a token.
+        basic: Option<String>,
     }
 
     /// A plain-HTTP Notary server on 127.0.0.1 that requires a Bearer token from its
@@ -568,7 +570,12 @@ mod tests {
         let challenge = format!(
             "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"notary\"\r\n"
         );
-        if path == "/v2/" {
+        if let Some(expected) = &behaviour.basic {
+            let basic_challenge = "WWW-Authenticate: Basic realm=\"notary\"\r\n".to_owned();
+            if authorization != Some(expected.as_str()) {
+                return (401, basic_challenge, Vec::new());
+            }
+        } else if path == "/v2/" {
             return (401, challenge, Vec::new());
         }
         if path.starts_with("/token?") {
@@ -582,7 +589,7 @@ mod tests {
                 format!("{{\"token\":\"{TOKEN}\"}}").into_bytes(),
             );
         }
-        if authorization != Some(&format!("Bearer {TOKEN}")) {
+        if behaviour.basic.is_none() && authorization != Some(&format!("Bearer {TOKEN}")) {
             return (401, challenge, Vec::new());
         }
         let Some(role) = path
@@ -614,12 +621,16 @@ mod tests {
     }
 
     fn config(port: u16, key_pem: &str, with: &str) -> Config {
+        config_with_auth(port, key_pem, with, "")
+    }
+
+    fn config_with_auth(port: u16, key_pem: &str, with: &str, auth: &str) -> Config {
         let key: String = key_pem
             .lines()
             .map(|line| format!("      {line}\n"))
             .collect();
         let text = format!(
-            "validators:\n- name: nv1\n  type: notaryv1\n  host: http://127.0.0.1:{port}\n  trustRoots:\n  - name: default\n    key: |\n{key}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n"
+            "validators:\n- name: nv1\n  type: notaryv1\n  host: http://127.0.0.1:{port}\n{auth}  trustRoots:\n  - name: default\n    key: |\n{key}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n"
         );
         match Config::from_yaml(&text) {
             Ok(config) => config,
@@ -628,6 +639,10 @@ mod tests {
     }
 
     fn run(config: &Config, image: &str) -> Outcome {
+        run_with_secrets(config, image, &std::env::temp_dir())
+    }
+
+    fn run_with_secrets(config: &Config, image: &str, secrets: &std::path::Path) -> Outcome {
         let (Some(rule), Some(validator)) = (config.rules().first(), config.validator("nv1"))
         else {
             panic!("no rule or validator")
@@ -639,7 +654,7 @@ mod tests {
             Ok(image) => image,
             Err(e) => panic!("{e}"),
         };
-        let clients = Clients::new(std::env::temp_dir());
+        let clients = Clients::new(secrets.to_path_buf());
         validate(
             "nv1",
             notary,
@@ -780,6 +795,55 @@ mod tests {
         assert_eq!(
             outcome(&unknown),
             format!("{prefix}unable to find trust root missing")
+        );
+    }
+
+    #[test]
+    fn basic_auth_uses_the_secret_for_the_notary_host() {
+        let repo = Repo::new(&[("sign", DIGEST_A)]);
+        let mut behaviour = behaviour_of(&repo);
+        behaviour.basic = Some(
+            BasicAuth {
+                username: "notary-user".to_owned(),
+                password: "notary-password".to_owned(),
+            }
+            .header(),
+        );
+        let server = MockNotary::start(behaviour);
+        let secrets = std::env::temp_dir().join(format!(
+            "tastevin-notary-secrets-{}-{}",
+            std::process::id(),
+            server.port
+        ));
+        let written = std::fs::create_dir_all(secrets.join("creds")).and_then(|()| {
+            std::fs::write(
+                secrets.join("creds/secret.yaml"),
+                "username: notary-user\npassword: notary-password\n",
+            )
+        });
+        assert!(written.is_ok(), "{written:?}");
+        let with_secret = config_with_auth(
+            server.port,
+            &repo.root_key_pem(),
+            "{}",
+            "  auth:\n    secretName: creds\n",
+        );
+        let outcome = run_with_secrets(&with_secret, "registry.test/app:sign", &secrets);
+        let _ = std::fs::remove_dir_all(&secrets);
+        assert_eq!(
+            outcome,
+            Outcome::Verified {
+                digest: Some(sha256_of(DIGEST_A))
+            }
+        );
+        // Without credentials the server's 401 is what the user sees.
+        let anonymous = config(server.port, &repo.root_key_pem(), "{}");
+        assert_eq!(
+            run(&anonymous, "registry.test/app:sign"),
+            Outcome::Rejected(Rejection::Failed(
+                "error downloading trust data: error acquiring trust data root: error acquiring trust data root: 401 Unauthorized"
+                    .to_owned()
+            ))
         );
     }
 

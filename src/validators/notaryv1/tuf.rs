@@ -101,7 +101,7 @@ pub struct Signature {
     pub sig: Vec<u8>,
 }
 
-/// A verified-parse document: the typed role, what its signatures cover, the signatures.
+/// A parsed document: the typed role, what its signatures cover, and the signatures.
 #[derive(Debug, Clone)]
 pub struct Signed<T> {
     pub role: T,
