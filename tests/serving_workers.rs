@@ -10,19 +10,25 @@ use support::requests::{admission_review, get, mutate};
 use support::{Server, TempDir};
 
 /// A policy whose only rule selects a signature validator, so every `/mutate` goes to a worker.
-/// (Notary v1 answers at once that it is not supported yet: no network is involved.)
+/// (Notation answers at once that it is not supported yet: no network is involved.)
 const SIGNATURE_POLICY: &str = r#"
 validators:
   - name: signed
-    type: notaryv1
-    host: notary.example.org
+    type: notation
     trustRoots:
       - name: default
-        key: |
-          -----BEGIN PUBLIC KEY-----
-          MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvtc/qpHtx7iUUj+rRHR99a8mnGni
-          qiGkmUb9YpWWTS4YwlvwdmMDiGzcsHiDOYz6f88u2hCRF5GUCvyiZAKrsA==
-          -----END PUBLIC KEY-----
+        cert: |
+          -----BEGIN CERTIFICATE-----
+          MIIBkjCCATmgAwIBAgIUN6Af3VI9flLiGBOQN8eefyQymUcwCgYIKoZIzj0EAwIw
+          HzEdMBsGA1UEAwwUbm90YXRpb24uZXhhbXBsZS5vcmcwHhcNMjYxMTI1MTU1NTA1
+          WhcNMzYxMTIyMTU1NTA1WjAfMR0wGwYDVQQDDBRub3RhdGlvbi5leGFtcGxlLm9y
+          ZzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJuByRKvmiEyHNd/A3M/UFqJqALM
+          tOmDDItNRv/p4QME32ALKg/3you138Iziiklkp457xTfSgjZP70/jPgq9wajUzBR
+          MB0GA1UdDgQWBBSxiJ3AfGcdHh/6OCasFfIy/UtzwjAfBgNVHSMEGDAWgBSxiJ3A
+          fGcdHh/6OCasFfIy/UtzwjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cA
+          MEQCIFvw7OEouxH1JAtq22UROZvMxsS2KTFN+mZXPMqmDhtqAiA0UXYzeSAZZwyw
+          ubM4ux2AHVWiWAaxv0S018OEXFbXqw==
+          -----END CERTIFICATE-----
 policy:
   - pattern: "*:*"
     validator: signed
@@ -51,8 +57,8 @@ fn deferred_answers_keep_pipelined_order() {
     assert_eq!(review["response"]["allowed"], false);
     assert_eq!(
         review["response"]["status"]["message"],
-        "error during notaryv1 validation of image docker.io/library/nginx:1.27: \
-         validator type notaryv1 is not supported yet"
+        "error during notation validation of image docker.io/library/nginx:1.27: \
+         validator type notation is not supported yet"
     );
     assert_eq!(
         client.read_response().status,

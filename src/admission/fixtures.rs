@@ -24,15 +24,21 @@ validators:
     type: static
     approve: false
   - name: signed
-    type: notaryv1
-    host: notary.example.org
+    type: notation
     trustRoots:
       - name: default
-        key: |
-          -----BEGIN PUBLIC KEY-----
-          MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEWdRJrFaXGtoXjJDQPn/Cmfy20d0v
-          5x/fqlKlx42W2xk5ixgZgOnESgN0IqMAED3kQwE1ggUy4jnQuAEn0z0U1g==
-          -----END PUBLIC KEY-----
+        cert: |
+          -----BEGIN CERTIFICATE-----
+          MIIBkjCCATmgAwIBAgIUN6Af3VI9flLiGBOQN8eefyQymUcwCgYIKoZIzj0EAwIw
+          HzEdMBsGA1UEAwwUbm90YXRpb24uZXhhbXBsZS5vcmcwHhcNMjYxMTI1MTU1NTA1
+          WhcNMzYxMTIyMTU1NTA1WjAfMR0wGwYDVQQDDBRub3RhdGlvbi5leGFtcGxlLm9y
+          ZzBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJuByRKvmiEyHNd/A3M/UFqJqALM
+          tOmDDItNRv/p4QME32ALKg/3you138Iziiklkp457xTfSgjZP70/jPgq9wajUzBR
+          MB0GA1UdDgQWBBSxiJ3AfGcdHh/6OCasFfIy/UtzwjAfBgNVHSMEGDAWgBSxiJ3A
+          fGcdHh/6OCasFfIy/UtzwjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cA
+          MEQCIFvw7OEouxH1JAtq22UROZvMxsS2KTFN+mZXPMqmDhtqAiA0UXYzeSAZZwyw
+          ubM4ux2AHVWiWAaxv0S018OEXFbXqw==
+          -----END CERTIFICATE-----
 policy:
   - pattern: "*:*"
     validator: deny

@@ -517,12 +517,12 @@ mod tests {
         let body = review("ReplicaSet", "UPDATE", new.clone(), Some(old));
         let (response, metrics) = decide(POLICY, with_unchanged_approval(), &body);
         assert_eq!(response, json!({"uid": "uid-1", "allowed": true}));
-        let skipped = r#"connaisseur_validations_skipped_total{type="notaryv1",validator_name="signed",reason="unchanged image reference"}"#;
+        let skipped = r#"connaisseur_validations_skipped_total{type="notation",validator_name="signed",reason="unchanged image reference"}"#;
         assert_eq!(metric(metrics, skipped), 1);
 
         // Off by default, and only the old object's images count.
         let (response, _) = decide(POLICY, Settings::default(), &body);
-        assert!(denial(&response).starts_with("error during notaryv1 validation"));
+        assert!(denial(&response).starts_with("error during notation validation"));
         let changed = review(
             "ReplicaSet",
             "UPDATE",
@@ -533,7 +533,7 @@ mod tests {
             )),
         );
         let (response, _) = decide(POLICY, with_unchanged_approval(), &changed);
-        assert!(denial(&response).starts_with("error during notaryv1 validation"));
+        assert!(denial(&response).starts_with("error during notation validation"));
     }
 
     #[test]
@@ -542,7 +542,7 @@ mod tests {
         pod["metadata"]["ownerReferences"] =
             json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}]);
         let response = decide_default(&review("Pod", "CREATE", pod, None));
-        assert!(denial(&response).starts_with("error during notaryv1 validation"));
+        assert!(denial(&response).starts_with("error during notation validation"));
         let (admission, _) = admission(POLICY, Settings::default());
         assert!(admission
             .startup_notices()
@@ -572,10 +572,10 @@ mod tests {
         );
         assert_eq!(
             denial(&response),
-            "error during notaryv1 validation of image signed.reg/app:1: validator type notaryv1 is not supported yet"
+            "error during notation validation of image signed.reg/app:1: validator type notation is not supported yet"
         );
         let failed =
-            r#"connaisseur_validations_failed_total{type="notaryv1",validator_name="signed"}"#;
+            r#"connaisseur_validations_failed_total{type="notation",validator_name="signed"}"#;
         assert_eq!(metric(metrics, failed), 1);
     }
 
@@ -775,19 +775,19 @@ mod tests {
         assert_eq!(success("static", "default"), 1);
         assert_eq!(success("static", "allow"), 2);
         assert_eq!(failed("static", "deny"), 1);
-        assert_eq!(success("notaryv1", "signed"), 1);
-        assert_eq!(failed("notaryv1", "signed"), 1);
+        assert_eq!(success("notation", "signed"), 1);
+        assert_eq!(failed("notation", "signed"), 1);
         assert_eq!(
             metric(
                 metrics,
-                r#"connaisseur_validations_skipped_total{type="notaryv1",validator_name="signed",reason="unchanged image reference"}"#
+                r#"connaisseur_validations_skipped_total{type="notation",validator_name="signed",reason="unchanged image reference"}"#
             ),
             1
         );
         assert_eq!(
             metric(
                 metrics,
-                r#"connaisseur_validations_total{type="notaryv1",validator_name="signed",result="success"}"#
+                r#"connaisseur_validations_total{type="notation",validator_name="signed",result="success"}"#
             ),
             1
         );

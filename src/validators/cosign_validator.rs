@@ -75,6 +75,11 @@ impl Clients {
         }
     }
 
+    /// Where `auth.secretName` secrets are mounted (shared with the Notary v1 validator).
+    pub fn secrets_dir(&self) -> &std::path::Path {
+        &self.secrets_dir
+    }
+
     fn for_validator(
         &self,
         name: &str,

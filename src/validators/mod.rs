@@ -8,6 +8,8 @@
 pub mod cosign;
 pub mod cosign_validator;
 pub mod in_flight;
+pub mod notaryv1;
+pub mod notaryv1_validator;
 pub mod static_validator;
 
 use std::fmt;
@@ -72,6 +74,9 @@ pub fn validate(
         ValidatorKind::Static { approve } => static_validator::validate(*approve, image),
         ValidatorKind::Cosign(config) => {
             cosign_validator::validate(&validator.name, config, rule, image, deadline, clients)
+        }
+        ValidatorKind::NotaryV1(config) => {
+            notaryv1_validator::validate(&validator.name, config, rule, image, deadline, clients)
         }
         other => Outcome::Rejected(Rejection::UnsupportedType(other.type_name())),
     }

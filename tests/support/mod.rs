@@ -8,6 +8,7 @@
 pub mod client;
 pub mod cosign;
 pub mod metrics;
+pub mod notary;
 pub mod procfs;
 pub mod registry;
 pub mod requests;
