@@ -1,16 +1,27 @@
 //! Notary v1 end to end against a real `notary-server`, with trust data signed by the real
 //! `notary` client: a signed tag is pinned to its digest, an unknown tag and a wrong pinned
-//! key are refused with Connaisseur's messages, an unknown repository is reported.
+//! key are refused with Connaisseur's messages, an unknown repository is reported. A hostile
+//! stand-in in front of the real server's trust data then serves tampered, swapped and
+//! rolled-back documents, a 2 GB body, a hanging connection, a 500 and a refusing token
+//! server, and the admission engine must deny each with its exact message.
 
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tastevin::admission::{Admission, Settings};
 use tastevin::config::{Config, ValidatorKind};
 use tastevin::image_ref::ImageRef;
+use tastevin::metrics::Metrics;
+use tastevin::validators::notaryv1::keys::key_id;
 use tastevin::validators::{validate, Clients, Outcome, Rejection};
 
 use support::notary::{NotaryServer, Signer};
+use support::notary_proxy::{Answer, NotaryProxy};
 
 const GUN: &str = "registry.test/app";
 const DELEGATED: &str = "registry.test/delegated";
@@ -22,6 +33,10 @@ fn notary_config(server: &NotaryServer, key_pem: &str) -> Config {
 }
 
 fn notary_config_with(server: &NotaryServer, key_pem: &str, with: &str) -> Config {
+    config_for(&server.url(), &server.pki.ca_pem, key_pem, with)
+}
+
+fn config_for(url: &str, ca_pem: &str, key_pem: &str, with: &str) -> Config {
     let indent = |text: &str, by: usize| -> String {
         text.lines()
             .map(|line| format!("{}{line}\n", " ".repeat(by)))
@@ -29,8 +44,8 @@ fn notary_config_with(server: &NotaryServer, key_pem: &str, with: &str) -> Confi
     };
     let text = format!(
         "validators:\n- name: nv1\n  type: notaryv1\n  host: {}\n  cert: |\n{}  trustRoots:\n  - name: default\n    key: |\n{}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n",
-        server.url(),
-        indent(&server.pki.ca_pem, 4),
+        url,
+        indent(ca_pem, 4),
         indent(key_pem, 6)
     );
     Config::from_yaml(&text).unwrap_or_else(|e| panic!("{text}\n{e:?}"))
@@ -152,5 +167,301 @@ fn real_notary_server_with_delegations() {
         Outcome::Rejected(Rejection::Failed(
             "validated targets don't contain reference: no tag 'v1' found in targets".to_owned()
         ))
+    );
+}
+
+const ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
+
+/// The real server's current trust data for `gun`, by role.
+fn captured(server: &NotaryServer, gun: &str) -> Vec<(&'static str, Vec<u8>)> {
+    ROLES
+        .iter()
+        .map(|role| (*role, server.trust_data(gun, role)))
+        .collect()
+}
+
+/// A stand-in with the real server's certificate that answers `/v2/` and serves `data`.
+fn proxy_serving(server: &NotaryServer, gun: &str, data: &[(&str, Vec<u8>)]) -> NotaryProxy {
+    let proxy = NotaryProxy::start(Arc::clone(&server.pki.server_config));
+    proxy.set("/v2/", Answer::json(b"{}"));
+    serve(&proxy, gun, data);
+    proxy
+}
+
+fn serve(proxy: &NotaryProxy, gun: &str, data: &[(&str, Vec<u8>)]) {
+    for (role, body) in data {
+        proxy.set_role(gun, role, Answer::json(body));
+    }
+}
+
+/// An admission engine whose only validator reads from `proxy`, pinned to `key_pem`.
+fn engine(
+    server: &NotaryServer,
+    proxy: &NotaryProxy,
+    key_pem: &str,
+    request_deadline: Duration,
+) -> Admission {
+    let config = config_for(&proxy.url(), &server.pki.ca_pem, key_pem, "{}");
+    let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
+    let settings = Settings {
+        request_deadline,
+        ..Settings::default()
+    };
+    Admission::quiet(Arc::new(config), settings, metrics)
+}
+
+fn pod_review(image: &str) -> Vec<u8> {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "notary-e2e",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "default",
+            "operation": "CREATE",
+            "object": {"metadata": {"name": "app"},
+                       "spec": {"containers": [{"name": "app", "image": image}]}}
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The AdmissionReview `response` for a Pod running `image`.
+fn decide(admission: &Admission, image: &str) -> Value {
+    let reply = admission.handle(&pod_review(image));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let review: Value = serde_json::from_slice(&reply.body).expect("AdmissionReview JSON");
+    review["response"].clone()
+}
+
+fn assert_pinned(response: &Value, image: &str, hex: &str) {
+    assert_eq!(response["allowed"], true, "{response}");
+    let patch = response["patch"].as_str().expect("a patch");
+    let patch: Value =
+        serde_json::from_slice(&STANDARD.decode(patch).expect("base64")).expect("JSON patch");
+    assert_eq!(
+        patch,
+        json!([{"op": "replace", "path": "/spec/containers/0/image",
+                "value": format!("{image}@sha256:{hex}")}])
+    );
+}
+
+fn assert_denied(response: &Value, message: &str) {
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["message"], message, "{response}");
+    assert!(response.get("patch").is_none(), "{response}");
+}
+
+/// `body` with its signed `expires` moved into the past: the signature no longer covers it.
+fn expired(body: &[u8]) -> Vec<u8> {
+    let mut document: Value = serde_json::from_slice(body).expect("trust data JSON");
+    document["signed"]["expires"] = json!("2001-01-01T00:00:00Z");
+    serde_json::to_vec(&document).expect("serialise")
+}
+
+fn with_role(
+    data: &[(&'static str, Vec<u8>)],
+    role: &str,
+    body: Vec<u8>,
+) -> Vec<(&'static str, Vec<u8>)> {
+    data.iter()
+        .map(|(name, old)| {
+            (
+                *name,
+                if *name == role {
+                    body.clone()
+                } else {
+                    old.clone()
+                },
+            )
+        })
+        .collect()
+}
+
+/// The ID Connaisseur reports for the pinned root key (an ECDSA key, as the notary client
+/// makes them): Notary's ID of its SPKI.
+fn pinned_key_id(pem: &str) -> String {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    key_id("ecdsa", &STANDARD.decode(body).expect("PEM body"))
+}
+
+fn version_of(body: &[u8]) -> u64 {
+    let document: Value = serde_json::from_slice(body).expect("trust data JSON");
+    document["signed"]["version"].as_u64().expect("a version")
+}
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn tampered_and_swapped_trust_data_is_refused() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    server.sign(DELEGATED, "v1", 423, HEX);
+    let pinned = server.root_key_pem(GUN);
+    let real = captured(&server, GUN);
+    let image = format!("{GUN}:v1");
+    let denied = |data: &[(&str, Vec<u8>)]| {
+        let proxy = proxy_serving(&server, GUN, data);
+        decide(&engine(&server, &proxy, &pinned, DEADLINE), &image)
+    };
+
+    // The stand-in serving the real data unchanged admits: what follows is the tampering.
+    assert_pinned(&denied(&real), &image, HEX);
+
+    // The notary client cannot sign with a past expiry, so an expired document can only be
+    // a modified one, and the broken signature is what refuses it.
+    let base = |role: &str| {
+        format!("error during notaryv1 validation of image {image}: error validating trust data: error validating base trust data: error validating {role} signatures")
+    };
+    for role in ROLES {
+        let tampered = with_role(&real, role, expired(&real_body(&real, role)));
+        let expected = if role == "root" {
+            format!("error during notaryv1 validation of image {image}: error validating trust data: error validating root: error validating root signature with key {}: signature was invalid", pinned_key_id(&pinned))
+        } else {
+            base(role)
+        };
+        assert_denied(&denied(&tampered), &expected);
+    }
+
+    // Targets naming another digest for the tag.
+    let mut targets: Value = serde_json::from_slice(&real_body(&real, "targets")).expect("JSON");
+    targets["signed"]["targets"]["v1"]["hashes"]["sha256"] = json!(STANDARD.encode([7u8; 32]));
+    let tampered = with_role(
+        &real,
+        "targets",
+        serde_json::to_vec(&targets).expect("JSON"),
+    );
+    assert_denied(&denied(&tampered), &base("targets"));
+
+    // Another repository's snapshot, validly signed by that repository's key.
+    let swapped = with_role(&real, "snapshot", server.trust_data(DELEGATED, "snapshot"));
+    assert_denied(&denied(&swapped), &base("snapshot"));
+}
+
+fn real_body(data: &[(&str, Vec<u8>)], role: &str) -> Vec<u8> {
+    data.iter()
+        .find(|(name, _)| *name == role)
+        .map(|(_, body)| body.clone())
+        .expect("role captured")
+}
+
+#[test]
+fn a_rolled_back_repository_is_refused_after_the_newer_one_was_seen() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    let older = captured(&server, GUN);
+    server.client(&["addhash", GUN, "v2", "500", "--sha256", OTHER_HEX]);
+    server.client(&["publish", GUN]);
+    let newer = captured(&server, GUN);
+    let pinned = server.root_key_pem(GUN);
+    let proxy = proxy_serving(&server, GUN, &newer);
+    let admission = engine(&server, &proxy, &pinned, DEADLINE);
+
+    let image = format!("{GUN}:v2");
+    assert_pinned(&decide(&admission, &image), &image, OTHER_HEX);
+
+    // The older documents are validly signed: only the memory of the newer ones refuses them.
+    serve(&proxy, GUN, &older);
+    let image = format!("{GUN}:v1");
+    let (old, new) = (
+        version_of(&real_body(&older, "targets")),
+        version_of(&real_body(&newer, "targets")),
+    );
+    assert!(old < new, "{old} < {new}");
+    // The same older data from a server never seen before is admitted: what refuses it below
+    // is the memory of versions, nothing wrong with the documents themselves.
+    let fresh = proxy_serving(&server, GUN, &older);
+    assert_pinned(
+        &decide(&engine(&server, &fresh, &pinned, DEADLINE), &image),
+        &image,
+        HEX,
+    );
+    assert_denied(
+        &decide(&admission, &image),
+        &format!("error during notaryv1 validation of image {image}: error validating trust data: targets trust data has version {old}, older than version {new} seen before (possible rollback attack)"),
+    );
+}
+
+#[test]
+fn a_body_announced_as_two_gigabytes_is_refused_at_once() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    let pinned = server.root_key_pem(GUN);
+    let proxy = proxy_serving(&server, GUN, &captured(&server, GUN));
+    proxy.set_role(
+        GUN,
+        "targets",
+        Answer::Announce {
+            announced: 2 << 30,
+            sent: b"{\"signed\":".to_vec(),
+        },
+    );
+    let image = format!("{GUN}:v1");
+    let started = Instant::now();
+    let response = decide(&engine(&server, &proxy, &pinned, DEADLINE), &image);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_denied(
+        &response,
+        &format!("error during notaryv1 validation of image {image}: error downloading trust data: error acquiring trust data targets: unusable answer from 127.0.0.1:{}: response body exceeds the limit of 8388608 bytes", proxy.port),
+    );
+}
+
+#[test]
+fn a_hanging_notary_server_is_denied_at_the_deadline() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    let pinned = server.root_key_pem(GUN);
+    let proxy = proxy_serving(&server, GUN, &captured(&server, GUN));
+    proxy.set_role(GUN, "snapshot", Answer::Hang);
+    let image = format!("{GUN}:v1");
+    let started = Instant::now();
+    let response = decide(
+        &engine(&server, &proxy, &pinned, Duration::from_secs(2)),
+        &image,
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_denied(
+        &response,
+        "validation of admission request notary-e2e timed out after validating 0/1 images",
+    );
+}
+
+#[test]
+fn a_server_error_and_a_refusing_token_server_are_denied() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    let pinned = server.root_key_pem(GUN);
+    let image = format!("{GUN}:v1");
+
+    let proxy = proxy_serving(&server, GUN, &captured(&server, GUN));
+    proxy.set_role(GUN, "timestamp", Answer::status(500));
+    assert_denied(
+        &decide(&engine(&server, &proxy, &pinned, DEADLINE), &image),
+        &format!("error during notaryv1 validation of image {image}: error downloading trust data: error acquiring trust data timestamp: error acquiring trust data timestamp: 500 Internal Server Error"),
+    );
+
+    let proxy = proxy_serving(&server, GUN, &captured(&server, GUN));
+    proxy.set("/v2/", Answer::Challenge);
+    proxy.set("/token", Answer::status(401));
+    assert_denied(
+        &decide(&engine(&server, &proxy, &pinned, DEADLINE), &image),
+        &format!("error during notaryv1 validation of image {image}: error creating notary client: error getting a token: token server answered 401 Unauthorized; configure auth.secretName on the validator"),
     );
 }

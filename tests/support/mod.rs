@@ -9,6 +9,7 @@ pub mod client;
 pub mod cosign;
 pub mod metrics;
 pub mod notary;
+pub mod notary_proxy;
 pub mod procfs;
 pub mod registry;
 pub mod requests;

@@ -110,6 +110,22 @@ impl NotaryServer {
         self.client(&["publish", gun]);
     }
 
+    /// The trust data this server serves for `role` of `gun`, byte for byte (fetched with
+    /// curl, so that capturing it does not depend on the client under test).
+    pub fn trust_data(&self, gun: &str, role: &str) -> Vec<u8> {
+        let url = format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.url());
+        let output = Command::new("curl")
+            .args(["-sS", "--fail", "--cacert", &path_in(self, "ca.crt"), &url])
+            .output()
+            .expect("run curl");
+        assert!(
+            output.status.success(),
+            "curl {url}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
     /// The root key of `gun` as Connaisseur pins it: the SPKI of root's certificate, as PEM.
     pub fn root_key_pem(&self, gun: &str) -> String {
         let root_path = self
