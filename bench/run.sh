@@ -2,7 +2,9 @@
 # Benchmark of tastevin: builds release binaries, starts `tastevin serve` on a free local port
 # with a self-signed certificate, and measures throughput, latency and memory in five scenarios;
 # then, against a local TLS docker-registry holding a cosign-signed image, cold and cached
-# cosign validation, and /metrics while 100 validations wait on a registry that never answers.
+# cosign validation, and /metrics while 100 validations wait on a registry that never answers;
+# then cold Notary v1 validation against a local notary-server holding a tag signed with the
+# real notary client, compared with Connaisseur 2.x's ~26 ms of CPU per image.
 # See bench/README.md for what each figure means.
 #
 # Usage: bench/run.sh [--no-build]
@@ -323,6 +325,114 @@ fi
 SLOW_MAX_WAITING=$(tail -n 1 "$OUT/slow-registry.log" 2>/dev/null \
     | sed -n 's/.*max_waiting=\([0-9]*\).*/\1/p')
 
+# ---- Notary v1 against a local notary-server --------------------------------------------
+# proc_cpu_ticks PID: user + system CPU time of PID in clock ticks (fields 14 and 15 of stat,
+# counted after the parenthesised command name, which may hold spaces).
+proc_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+
+# notaryv1_config FILE ROOT_KEY_PEM_FILE: a configuration with one notaryv1 validator that
+# trusts the Notary CA for TLS and pins the repository's root key, used for every image.
+notaryv1_config() {
+    {
+        echo "validators:"
+        echo "  - name: notary"
+        echo "    type: notaryv1"
+        echo "    host: https://127.0.0.1:$NOTARY_PORT"
+        echo "    cert: |"
+        sed 's/^/      /' "$NOTARY_DIR/ca.pem"
+        echo "    trustRoots:"
+        echo "      - name: default"
+        echo "        key: |"
+        sed 's/^/          /' "$2"
+        echo "policy:"
+        echo '  - pattern: "*:*"'
+        echo "    validator: notary"
+    } >"$1"
+}
+
+NOTARY_SKIPPED=
+NOTARY_CPU_US=
+rm -f "$OUT"/notaryv1-*.json
+if ! command -v notary-server >/dev/null || ! command -v notary >/dev/null; then
+    NOTARY_SKIPPED="notary or notary-server is not installed (apt-get install notary)"
+    echo "bench: WARNING: Notary v1 scenario skipped: $NOTARY_SKIPPED" >&2
+elif ! command -v openssl >/dev/null; then
+    NOTARY_SKIPPED="openssl is needed to extract the root key (apt-get install openssl)"
+    echo "bench: WARNING: Notary v1 scenario skipped: $NOTARY_SKIPPED" >&2
+else
+    NOTARY_DIR=$OUT/notary
+    rm -rf "$NOTARY_DIR"
+    "$SEED" pki --dir "$NOTARY_DIR"
+    NOTARY_PORT=$(free_port)
+    # Local signing (no notary-signer) and in-memory storage, as tests/support/notary.rs does.
+    cat >"$NOTARY_DIR/server.json" <<JSON
+{"server": {"http_addr": "127.0.0.1:$NOTARY_PORT", "tls_key_file": "$NOTARY_DIR/server.key",
+            "tls_cert_file": "$NOTARY_DIR/server.crt"},
+ "trust_service": {"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
+ "storage": {"backend": "memory"},
+ "logging": {"level": "error"}}
+JSON
+    echo "== notary-server (TLS, bench CA) on 127.0.0.1:$NOTARY_PORT, one signed tag"
+    notary-server -config "$NOTARY_DIR/server.json" -logf logfmt >"$OUT/notary-server.log" 2>&1 &
+    NOTARY_PID=$!
+    SERVER_PIDS+=("$NOTARY_PID")
+    wait_listening "$NOTARY_PORT" "$NOTARY_PID" notary-server
+    # The tag points at a made-up manifest: a notaryv1 validation reads only the trust data.
+    NOTARY_GUN=registry.test/bench/app
+    NOTARY_HEX=$(printf 'tastevin bench manifest' | sha256sum | cut -d' ' -f1)
+    notary_client() {
+        NOTARY_ROOT_PASSPHRASE=bench-root NOTARY_TARGETS_PASSPHRASE=bench-targets \
+            NOTARY_SNAPSHOT_PASSPHRASE=bench-snapshot \
+            notary -d "$NOTARY_DIR/trust" -s "https://127.0.0.1:$NOTARY_PORT" \
+            --tlscacert "$NOTARY_DIR/ca.pem" "$@" </dev/null >>"$OUT/notary-client.log" 2>&1 \
+            || die "notary $*: failed; see $OUT/notary-client.log and $OUT/notary-server.log"
+    }
+    : >"$OUT/notary-client.log"
+    notary_client init "$NOTARY_GUN"
+    notary_client addhash "$NOTARY_GUN" v1 423 --sha256 "$NOTARY_HEX"
+    notary_client publish "$NOTARY_GUN"
+    # Connaisseur pins the public key of root's certificate (an ecdsa-x509 key: a base64 PEM
+    # certificate), as SPKI PEM.
+    jq -r '.signed.roles.root.keyids[0] as $id | .signed.keys[$id].keyval.public' \
+        "$NOTARY_DIR/trust/tuf/$NOTARY_GUN/metadata/root.json" | base64 -d \
+        | openssl x509 -pubkey -noout >"$NOTARY_DIR/root.pub" \
+        || die "could not extract the root key of $NOTARY_GUN"
+    echo "   $NOTARY_GUN:v1 -> sha256:$NOTARY_HEX"
+    notaryv1_config "$OUT/notaryv1.yaml" "$NOTARY_DIR/root.pub"
+    review_of "$NOTARY_GUN:v1" "$OUT/review-notary.json"
+
+    echo "== cold Notary v1 validation (CACHE_EXPIRY_SECONDS=0), 1 connection, ${COLD_DURATION}s"
+    SERVER_ENV=(CACHE_EXPIRY_SECONDS=0)
+    start_server notaryv1-cold --config "$OUT/notaryv1.yaml"
+    SERVER_ENV=()
+    # loadgen checks only that every answer allows; check once that the patch pins the signed
+    # digest, so the figures are those of a complete validation.
+    if command -v curl >/dev/null; then
+        PINNED=$(curl -sk --max-time 10 -H 'Content-Type: application/json' \
+            --data-binary @"$OUT/review-notary.json" "https://127.0.0.1:$PORT/mutate" \
+            | jq -r '.response.patch // empty' | base64 -d) || true
+        if [[ $PINNED != *"@sha256:$NOTARY_HEX"* ]]; then
+            echo "bench: Notary v1 answer does not pin sha256:$NOTARY_HEX (patch: $PINNED)" >&2
+            FAILED=1
+        fi
+    fi
+    NOTARY_TICKS_BEFORE=$(proc_cpu_ticks "$NOTARY_PID")
+    loadgen_json notaryv1-cold --url "https://127.0.0.1:$PORT/mutate" \
+        --body "$OUT/review-notary.json" --content-type application/json \
+        --expect-body "$ALLOWED" --connections 1 \
+        --duration $((COLD_DURATION + WARMUP)) --warmup "$WARMUP"
+    NOTARY_TICKS=$(($(proc_cpu_ticks "$NOTARY_PID") - NOTARY_TICKS_BEFORE))
+    stop_server
+    # notary-server's CPU per validation, over the same run (warm-up included) as tastevin's:
+    # its CPU time scaled by tastevin's CPU time per validation over tastevin's CPU time.
+    NOTARY_CPU_US=$(jq -r --argjson ticks "$NOTARY_TICKS" \
+        'if .cpu_secs.server > 0 and .cpu_secs.server_us_per_request != null
+         then ($ticks / 100 * .cpu_secs.server_us_per_request / .cpu_secs.server * 10 | round / 10)
+         else "n/a" end' "$OUT/notaryv1-cold.json")
+    kill -TERM "$NOTARY_PID"
+    wait "$NOTARY_PID" 2>/dev/null || true
+fi
+
 BINARY_SIZE=$(stat -c %s "$SERVER")
 
 # ---- summary ----------------------------------------------------------------------------
@@ -386,6 +496,17 @@ else
     row "  (requests waiting at the slow registry at once)" "${SLOW_MAX_WAITING:-n/a}" "$SLOW_VALIDATIONS" "$(verdict "${SLOW_MAX_WAITING:-n/a}" ">=" "$SLOW_VALIDATIONS")"
     row "  (denials; their p50 ms)" "$(field cosign-slow .load.answered); $(ms "$(field cosign-slow .load.latency_us.p50)")" "" ""
 fi
+if [[ -n $NOTARY_SKIPPED ]]; then
+    row "Notary v1 scenario skipped: $NOTARY_SKIPPED" "" "" ""
+else
+    row "cold Notary v1 validation p50 ms (1 conn)" "$(ms "$(field notaryv1-cold .load.latency_us.p50)")" "" ""
+    row "cold Notary v1 validation p99 ms" "$(ms "$(field notaryv1-cold .load.latency_us.p99)")" "" ""
+    row "  (validations/s; p90 / max ms)" "$(field notaryv1-cold .requests_per_sec); $(ms "$(field notaryv1-cold .load.latency_us.p90)") / $(ms "$(field notaryv1-cold .load.latency_us.max)")" "" ""
+    NOTARY_TASTEVIN_CPU=$(field notaryv1-cold .cpu_secs.server_us_per_request)
+    # Connaisseur 2.x spends about 26 ms of CPU per Notary v1 validation of one image.
+    row "tastevin CPU ms per cold Notary v1 validation" "$(ms "$NOTARY_TASTEVIN_CPU")" "< 26" "$(verdict "$NOTARY_TASTEVIN_CPU" "<=" 26000)"
+    row "  (notary-server CPU ms per validation)" "$(ms "${NOTARY_CPU_US:-n/a}")" "" ""
+fi
 row "binary size bytes (stripped)" "$BINARY_SIZE" "" ""
 # The cosign scenarios' JSON, or null when they were skipped.
 scenario_json() { [[ -s $OUT/$1.json ]] && cat "$OUT/$1.json" || echo null; }
@@ -397,11 +518,15 @@ jq -n --argjson idle_rss_kib "${IDLE_RSS:-null}" --argjson binary_bytes "$BINARY
     --argjson slow "$(scenario_json cosign-slow)" --argjson arrival "$(scenario_json cosign-slow-arrival)" \
     --argjson baseline "$(scenario_json cosign-slow-baseline)" \
     --argjson slow_max_waiting "${SLOW_MAX_WAITING:-null}" \
+    --argjson notary_cold "$(scenario_json notaryv1-cold)" \
+    --argjson notary_server_cpu_us "$(jq -n --arg v "${NOTARY_CPU_US:-}" '$v | tonumber? // null')" \
     '{load_average_before: $load_average, idle_rss_kib: $idle_rss_kib, binary_bytes: $binary_bytes,
       mutate_minimal: $minimal[0], metrics_probe: $probe[0], mutate_deployment_50_rules: $deployment[0],
       idle_connections: $idle[0], cosign_cold: $cold, cosign_cached: $cached,
       cosign_slow_registry: ($slow + {slow_registry_max_waiting: $slow_max_waiting}),
-      cosign_slow_registry_arrival: $arrival, cosign_slow_registry_baseline: $baseline}' \
+      cosign_slow_registry_arrival: $arrival, cosign_slow_registry_baseline: $baseline,
+      notaryv1_cold: (if $notary_cold == null then null
+                      else $notary_cold + {notary_server_us_per_validation: $notary_server_cpu_us} end)}' \
     >"$OUT/summary.json" 2>/dev/null \
     || echo "bench: could not write $OUT/summary.json (a scenario left no JSON)" >&2
 
