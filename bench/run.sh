@@ -290,7 +290,9 @@ YAML
         >"$OUT/slow-registry.log" 2>&1 &
     SERVER_PIDS+=("$!")
     wait_listening "$SLOW_PORT" "$!" slow-registry
-    review_of "127.0.0.1:$SLOW_PORT/slow/app:v1" "$OUT/review-slow.json"
+    # One image per connection (slow/app0, slow/app1, …): identical validations in flight are
+    # coalesced, and the scenario is about that many distinct validations waiting.
+    review_of "127.0.0.1:$SLOW_PORT/slow/appCONNECTION:v1" "$OUT/review-slow.json"
     # slow_run NAME PROBE_AFTER: one request on each of SLOW_VALIDATIONS connections, /metrics
     # probed every 10 ms from PROBE_AFTER s to SLOW_PROBE_END s. A fresh server each time.
     slow_run() {
@@ -299,7 +301,7 @@ YAML
         SERVER_ENV=()
         # Every validation fails once the registry hangs up: the answers are denials.
         loadgen_json "$1" --url "https://127.0.0.1:$PORT/mutate" \
-            --body "$OUT/review-slow.json" --content-type application/json \
+            --body "$OUT/review-slow.json" --vary CONNECTION --content-type application/json \
             --expect-body '"allowed":false' --connections "$SLOW_VALIDATIONS" \
             --requests-per-connection 1 --duration "$SLOW_PROBE_END" --timeout-ms 40000 \
             --probe-url "https://127.0.0.1:$PORT/metrics" --probe-interval-ms 10 \

@@ -22,9 +22,38 @@ pub struct PreparedRequest {
     pub is_head: bool,
     /// A response body must contain this to count as a success.
     pub expect_body: Option<Arc<[u8]>>,
+    /// With `--vary TOKEN`: the parts to rebuild the request from, with TOKEN in the body
+    /// replaced by the connection's number, so that every connection asks something else.
+    pub vary: Option<Arc<Variation>>,
+}
+
+/// What a per-connection request is rebuilt from.
+pub struct Variation {
+    pub token: String,
+    pub method: String,
+    pub authority: String,
+    pub path: String,
+    pub body: Vec<u8>,
+    pub content_type: String,
 }
 
 impl PreparedRequest {
+    /// This request as connection `n` sends it.
+    pub fn for_connection(&self, n: usize) -> PreparedRequest {
+        let Some(vary) = &self.vary else {
+            return self.clone();
+        };
+        let body = String::from_utf8_lossy(&vary.body).replace(&vary.token, &n.to_string());
+        let mut request = PreparedRequest::new(
+            &vary.method,
+            &vary.authority,
+            &vary.path,
+            Some((body.as_bytes(), &vary.content_type)),
+        );
+        request.expect_body = self.expect_body.clone();
+        request
+    }
+
     pub fn new(method: &str, authority: &str, path: &str, body: Option<(&[u8], &str)>) -> Self {
         let mut bytes = format!(
             "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: tastevin-loadgen\r\n"
@@ -47,6 +76,7 @@ impl PreparedRequest {
             bytes: bytes.into(),
             is_head: method.eq_ignore_ascii_case("HEAD"),
             expect_body: None,
+            vary: None,
         }
     }
 }
@@ -217,9 +247,9 @@ pub fn run(plan: &LoadPlan) -> LoadResult {
         end: start + plan.duration,
     };
     let workers: Vec<_> = (0..plan.connections)
-        .map(|_| {
+        .map(|n| {
             let dialer = plan.dialer.clone();
-            let request = plan.request.clone();
+            let request = plan.request.for_connection(n);
             let limit = plan.requests_per_connection.unwrap_or(u64::MAX);
             thread::spawn(move || {
                 let mut tally = Tally::default();
@@ -329,6 +359,28 @@ mod tests {
                 after: Duration::ZERO,
             }),
         }
+    }
+
+    #[test]
+    fn a_varied_request_differs_per_connection() {
+        let mut request = PreparedRequest::new(
+            "POST",
+            "h:1",
+            "/mutate",
+            Some((b"{\"image\":\"app-N\"}", "application/json")),
+        );
+        request.vary = Some(Arc::new(Variation {
+            token: "N".into(),
+            method: "POST".into(),
+            authority: "h:1".into(),
+            path: "/mutate".into(),
+            body: b"{\"image\":\"app-N\"}".to_vec(),
+            content_type: "application/json".into(),
+        }));
+        let seven = request.for_connection(7);
+        let text = String::from_utf8_lossy(&seven.bytes).into_owned();
+        assert!(text.ends_with("{\"image\":\"app-7\"}"), "{text}");
+        assert!(text.contains("Content-Length: 17\r\n"), "{text}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use connection::Dialer;
 use cpu::CpuUse;
-use load::{LoadPlan, PreparedRequest, Probe};
+use load::{LoadPlan, PreparedRequest, Probe, Variation};
 use options::{Command, Options};
 use report::{LoadReport, RssAround};
 use target::Target;
@@ -108,6 +108,16 @@ fn run(options: &Options) -> Result<ExitCode, String> {
         .expect_body
         .as_deref()
         .map(|t| Arc::from(t.as_bytes()));
+    if let (Some(token), Some(body)) = (&options.vary, &body) {
+        request.vary = Some(Arc::new(Variation {
+            token: token.clone(),
+            method: options.method.clone(),
+            authority: target.authority(),
+            path: target.path.clone(),
+            body: body.clone(),
+            content_type: options.content_type.clone(),
+        }));
+    }
     let probe = match &options.probe_url {
         Some(url) => {
             let (dialer, target) = dialer_for(url, options)?;

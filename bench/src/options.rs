@@ -20,6 +20,8 @@ Options:
                                 going until --duration) [default: no limit]
       --method METHOD           request method [default: POST with --body, else GET]
       --body FILE               request body, sent as is
+      --vary TOKEN              replace TOKEN in the body by the connection's number, so
+                                that every connection sends a different request
       --content-type TYPE       Content-Type of the body [default: application/json]
       --expect-body TEXT        count a response whose body lacks TEXT as an error
       --insecure                accept any server certificate (local benchmarks only)
@@ -50,6 +52,7 @@ pub struct Options {
     pub requests_per_connection: Option<u64>,
     pub method: String,
     pub body: Option<PathBuf>,
+    pub vary: Option<String>,
     pub content_type: String,
     pub expect_body: Option<String>,
     pub insecure: bool,
@@ -101,6 +104,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
     let mut requests_per_connection = None;
     let mut method = None;
     let mut body = None;
+    let mut vary = None;
     let mut content_type = "application/json".to_string();
     let mut expect_body = None;
     let mut insecure = false;
@@ -139,6 +143,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
             }
             "--method" => method = Some(value()?),
             "--body" => body = Some(PathBuf::from(value()?)),
+            "--vary" => vary = Some(value()?),
             "--content-type" => content_type = value()?,
             "--expect-body" => expect_body = Some(value()?),
             "--ca" => ca = Some(PathBuf::from(value()?)),
@@ -165,6 +170,7 @@ pub fn parse(args: &[String]) -> Result<Command, OptionsError> {
         requests_per_connection,
         method,
         body,
+        vary,
         content_type,
         expect_body,
         insecure,
