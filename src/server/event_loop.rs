@@ -370,9 +370,6 @@ impl EventLoop {
                 break;
             }
         }
-        if draining && conn.is_quiet() {
-            conn.close_after_answer();
-        }
         if let Some(reason) = failure {
             if let Some(reason) = reason {
                 metrics::global().connection_rejected(reason);
