@@ -5,6 +5,7 @@
 //! verification lands (until then they deny, never admit). Validators do not know about the
 //! AdmissionReview: they receive the parsed image, the rule's options and the deadline.
 
+pub mod clients;
 pub mod cosign;
 pub mod cosign_validator;
 pub mod in_flight;
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use crate::config::{Rule, Validator, ValidatorKind};
 use crate::image_ref::ImageRef;
-pub use cosign_validator::Clients;
+pub use clients::Clients;
 
 /// What one validator concluded about one image.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 //! bounded, then [`verify_trust_data`].
 //!
 //! Runs on a worker thread within the request's deadline. Clients (TLS configuration,
-//! idle connections, tokens) are kept per validator, and the rollback memory for the life of
-//! the process.
+//! idle connections, tokens) are kept per validator in [`Clients`]; the rollback memory lives
+//! as long as the process, so that a configuration reload does not forget what was seen.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,19 +37,10 @@ const MAX_PARALLEL_FETCHES: usize = 8;
 /// Most tokens cached per client; the cache is cleared when full.
 const MAX_CACHED_TOKENS: usize = 256;
 
-/// Notary clients by validator name (with the configuration they were built for, so a
-/// reloaded configuration gets a new one), and the rollback memory.
-struct NotaryState {
-    clients: Mutex<HashMap<String, (NotaryV1Config, Arc<NotaryClient>)>>,
-    versions: VersionMemory,
-}
-
-fn state() -> &'static NotaryState {
-    static STATE: OnceLock<NotaryState> = OnceLock::new();
-    STATE.get_or_init(|| NotaryState {
-        clients: Mutex::new(HashMap::new()),
-        versions: VersionMemory::new(),
-    })
+/// The highest version seen per repository and role, for the life of the process.
+fn versions() -> &'static VersionMemory {
+    static VERSIONS: OnceLock<VersionMemory> = OnceLock::new();
+    VERSIONS.get_or_init(VersionMemory::new)
 }
 
 /// A failure and whether it judges the image (cacheable) or only the circumstances.
@@ -167,7 +158,7 @@ fn verify(
         &pinned,
         &lookup,
         SystemTime::now(),
-        &state().versions,
+        versions(),
         &mut fetch_delegations,
     )
     .map_err(|e| Failure::verdict(e.to_string()))
@@ -229,42 +220,32 @@ fn client_for(
     config: &NotaryV1Config,
     clients: &Clients,
 ) -> Result<Arc<NotaryClient>, Failure> {
-    let cached = state().clients.lock().ok().and_then(|map| {
-        map.get(name)
-            .filter(|(built_for, _)| built_for == config)
-            .map(|(_, client)| Arc::clone(client))
-    });
-    if let Some(client) = cached {
-        return Ok(client);
-    }
-    let authority = config.host.authority();
-    let credentials = match &config.auth {
-        Some(Auth::Secret(secret)) => {
-            let loaded = Credentials::load(clients.secrets_dir(), secret)
-                .map_err(|e| Failure::verdict(format!("error creating notary client: {e}")))?;
-            loaded
-                .with_unkeyed_entries_for(&authority)
-                .lookup(&authority)
-                .cloned()
-        }
-        Some(Auth::Keychain) | None => None,
-    };
-    let tls = tls_config(config.tls_roots.as_deref()).map_err(|e| {
-        Failure::verdict(format!(
-            "error creating notary client: error setting up TLS config: {e}"
-        ))
-    })?;
-    let scheme = if config.host.https { "https" } else { "http" };
-    let client = Arc::new(NotaryClient {
-        http: HttpsClient::new(tls, !config.host.https),
-        base: format!("{scheme}://{authority}{}", config.host.base_path),
-        credentials,
-        tokens: Mutex::new(HashMap::new()),
-    });
-    if let Ok(mut map) = state().clients.lock() {
-        map.insert(name.to_owned(), (config.clone(), Arc::clone(&client)));
-    }
-    Ok(client)
+    clients.notaries.get_or_build(name, || {
+        let authority = config.host.authority();
+        let credentials = match &config.auth {
+            Some(Auth::Secret(secret)) => {
+                let loaded = Credentials::load(clients.secrets_dir(), secret)
+                    .map_err(|e| Failure::verdict(format!("error creating notary client: {e}")))?;
+                loaded
+                    .with_unkeyed_entries_for(&authority)
+                    .lookup(&authority)
+                    .cloned()
+            }
+            Some(Auth::Keychain) | None => None,
+        };
+        let tls = tls_config(config.tls_roots.as_deref()).map_err(|e| {
+            Failure::verdict(format!(
+                "error creating notary client: error setting up TLS config: {e}"
+            ))
+        })?;
+        let scheme = if config.host.https { "https" } else { "http" };
+        Ok(NotaryClient {
+            http: HttpsClient::new(tls, !config.host.https),
+            base: format!("{scheme}://{authority}{}", config.host.base_path),
+            credentials,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    })
 }
 
 /// A failed download: its message and whether it says anything about the repository.
@@ -283,7 +264,7 @@ impl Acquisition {
 }
 
 /// One Notary server, as one validator reaches it.
-struct NotaryClient {
+pub(super) struct NotaryClient {
     http: HttpsClient,
     /// `scheme://host[:port][/base]`.
     base: String,
