@@ -8,62 +8,14 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::json;
 use tastevin::admission::{Admission, Settings};
 use tastevin::config::Config;
 use tastevin::metrics::Metrics;
 
 use support::cosign::{layer, payload, Signer};
+use support::decision::{decide_on, engine, pinned, Decided};
 use support::registry::{Mode, Registry};
-
-/// The cluster's view of one decision: the AdmissionReview `response` and the engine's metrics.
-struct Decided {
-    response: Value,
-    metrics: &'static Metrics,
-}
-
-impl Decided {
-    fn allowed(&self) -> bool {
-        self.response["allowed"] == true
-    }
-
-    fn message(&self) -> &str {
-        self.response["status"]["message"].as_str().unwrap_or("")
-    }
-
-    fn patch(&self) -> Option<Value> {
-        let encoded = self.response["patch"].as_str()?;
-        let bytes = STANDARD.decode(encoded).expect("patch is base64");
-        Some(serde_json::from_slice(&bytes).expect("patch is JSON"))
-    }
-
-    fn metric(&self, series: &str) -> u64 {
-        let mut text = String::new();
-        self.metrics.render(&mut text);
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
-            .map_or(0, |v| v as u64)
-    }
-}
-
-fn pod_review(image: &str) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "cosign-e2e",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "namespace": "default",
-            "operation": "CREATE",
-            "object": {"metadata": {"name": "app"},
-                       "spec": {"containers": [{"name": "app", "image": image}]}}
-        }
-    })
-    .to_string()
-    .into_bytes()
-}
 
 /// A cosign validator for the registry's CA with the given roots, and one rule with `with`.
 fn config(
@@ -100,24 +52,8 @@ fn config(
 
 fn decide_with(config: &str, image: &str, settings: Settings) -> Decided {
     let config = Config::from_yaml(config).unwrap_or_else(|e| panic!("config: {e:?}\n{config}"));
-    let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-    let admission = Admission::quiet(Arc::new(config), settings, metrics);
+    let (admission, metrics) = engine(config, settings);
     decide_on(&admission, metrics, image)
-}
-
-fn decide_on(admission: &Admission, metrics: &'static Metrics, image: &str) -> Decided {
-    let reply = admission.handle(&pod_review(image));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let review: Value = serde_json::from_slice(&reply.body).expect("AdmissionReview JSON");
-    Decided {
-        response: review["response"].clone(),
-        metrics,
-    }
 }
 
 fn decide(config: &str, image: &str) -> Decided {
@@ -125,10 +61,6 @@ fn decide(config: &str, image: &str) -> Decided {
 }
 
 const NO_TLOG: &str = "{verifyInTransparencyLog: false}";
-
-fn pinned(image: &str, digest: &str) -> Value {
-    json!([{"op": "replace", "path": "/spec/containers/0/image", "value": format!("{image}@{digest}")}])
-}
 
 #[test]
 fn signed_images_are_admitted_and_pinned_to_the_signed_digest() {
@@ -498,7 +430,7 @@ fn a_hanging_registry_denies_at_the_deadline_as_a_timeout_and_is_not_cached() {
     assert!(!decided.allowed());
     assert_eq!(
         decided.message(),
-        "validation of admission request cosign-e2e timed out after validating 0/1 images"
+        "validation of admission request e2e timed out after validating 0/1 images"
     );
     assert_eq!(
         decided.metric(r#"connaisseur_requests_denied_total{timeout="true"}"#),

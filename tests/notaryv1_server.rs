@@ -20,6 +20,7 @@ use tastevin::metrics::Metrics;
 use tastevin::validators::notaryv1::keys::key_id;
 use tastevin::validators::{validate, Clients, Outcome, Rejection};
 
+use support::decision::{self, decide_on, Decided};
 use support::notary::{NotaryServer, Signer};
 use support::notary_proxy::{Answer, NotaryProxy};
 
@@ -200,62 +201,21 @@ fn engine(
     proxy: &NotaryProxy,
     key_pem: &str,
     request_deadline: Duration,
-) -> Admission {
+) -> (Admission, &'static Metrics) {
     let config = config_for(&proxy.url(), &server.pki.ca_pem, key_pem, "{}");
-    let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
     let settings = Settings {
         request_deadline,
         ..Settings::default()
     };
-    Admission::quiet(Arc::new(config), settings, metrics)
+    decision::engine(config, settings)
 }
 
-fn pod_review(image: &str) -> Vec<u8> {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "notary-e2e",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "namespace": "default",
-            "operation": "CREATE",
-            "object": {"metadata": {"name": "app"},
-                       "spec": {"containers": [{"name": "app", "image": image}]}}
-        }
-    })
-    .to_string()
-    .into_bytes()
+fn decide((admission, metrics): &(Admission, &'static Metrics), image: &str) -> Decided {
+    decide_on(admission, metrics, image)
 }
 
-/// The AdmissionReview `response` for a Pod running `image`.
-fn decide(admission: &Admission, image: &str) -> Value {
-    let reply = admission.handle(&pod_review(image));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let review: Value = serde_json::from_slice(&reply.body).expect("AdmissionReview JSON");
-    review["response"].clone()
-}
-
-fn assert_pinned(response: &Value, image: &str, hex: &str) {
-    assert_eq!(response["allowed"], true, "{response}");
-    let patch = response["patch"].as_str().expect("a patch");
-    let patch: Value =
-        serde_json::from_slice(&STANDARD.decode(patch).expect("base64")).expect("JSON patch");
-    assert_eq!(
-        patch,
-        json!([{"op": "replace", "path": "/spec/containers/0/image",
-                "value": format!("{image}@sha256:{hex}")}])
-    );
-}
-
-fn assert_denied(response: &Value, message: &str) {
-    assert_eq!(response["allowed"], false, "{response}");
-    assert_eq!(response["status"]["message"], message, "{response}");
-    assert!(response.get("patch").is_none(), "{response}");
+fn sha256(hex: &str) -> String {
+    format!("sha256:{hex}")
 }
 
 /// `body` with its signed `expires` moved into the past: the signature no longer covers it.
@@ -315,7 +275,7 @@ fn tampered_and_swapped_trust_data_is_refused() {
     };
 
     // The stand-in serving the real data unchanged admits: what follows is the tampering.
-    assert_pinned(&denied(&real), &image, HEX);
+    denied(&real).assert_pinned(&image, &sha256(HEX));
 
     // The notary client cannot sign with a past expiry, so an expired document can only be
     // a modified one, and the broken signature is what refuses it.
@@ -329,7 +289,7 @@ fn tampered_and_swapped_trust_data_is_refused() {
         } else {
             base(role)
         };
-        assert_denied(&denied(&tampered), &expected);
+        denied(&tampered).assert_denied(&expected);
     }
 
     // Targets naming another digest for the tag.
@@ -340,11 +300,11 @@ fn tampered_and_swapped_trust_data_is_refused() {
         "targets",
         serde_json::to_vec(&targets).expect("JSON"),
     );
-    assert_denied(&denied(&tampered), &base("targets"));
+    denied(&tampered).assert_denied(&base("targets"));
 
     // Another repository's snapshot, validly signed by that repository's key.
     let swapped = with_role(&real, "snapshot", server.trust_data(DELEGATED, "snapshot"));
-    assert_denied(&denied(&swapped), &base("snapshot"));
+    denied(&swapped).assert_denied(&base("snapshot"));
 }
 
 fn real_body(data: &[(&str, Vec<u8>)], role: &str) -> Vec<u8> {
@@ -367,7 +327,7 @@ fn a_rolled_back_repository_is_refused_after_the_newer_one_was_seen() {
     let admission = engine(&server, &proxy, &pinned, DEADLINE);
 
     let image = format!("{GUN}:v2");
-    assert_pinned(&decide(&admission, &image), &image, OTHER_HEX);
+    decide(&admission, &image).assert_pinned(&image, &sha256(OTHER_HEX));
 
     // The older documents are validly signed: only the memory of the newer ones refuses them.
     serve(&proxy, GUN, &older);
@@ -380,15 +340,8 @@ fn a_rolled_back_repository_is_refused_after_the_newer_one_was_seen() {
     // The same older data from a server never seen before is admitted: what refuses it below
     // is the memory of versions, nothing wrong with the documents themselves.
     let fresh = proxy_serving(&server, GUN, &older);
-    assert_pinned(
-        &decide(&engine(&server, &fresh, &pinned, DEADLINE), &image),
-        &image,
-        HEX,
-    );
-    assert_denied(
-        &decide(&admission, &image),
-        &format!("error during notaryv1 validation of image {image}: error validating trust data: targets trust data has version {old}, older than version {new} seen before (possible rollback attack)"),
-    );
+    decide(&engine(&server, &fresh, &pinned, DEADLINE), &image).assert_pinned(&image, &sha256(HEX));
+    decide(&admission, &image).assert_denied(&format!("error during notaryv1 validation of image {image}: error validating trust data: targets trust data has version {old}, older than version {new} seen before (possible rollback attack)"));
 }
 
 #[test]
@@ -413,10 +366,7 @@ fn a_body_announced_as_two_gigabytes_is_refused_at_once() {
         "{:?}",
         started.elapsed()
     );
-    assert_denied(
-        &response,
-        &format!("error during notaryv1 validation of image {image}: error downloading trust data: error acquiring trust data targets: unusable answer from 127.0.0.1:{}: response body exceeds the limit of 8388608 bytes", proxy.port),
-    );
+    response.assert_denied(&format!("error during notaryv1 validation of image {image}: error downloading trust data: error acquiring trust data targets: unusable answer from 127.0.0.1:{}: response body exceeds the limit of 8388608 bytes", proxy.port));
 }
 
 #[test]
@@ -437,10 +387,8 @@ fn a_hanging_notary_server_is_denied_at_the_deadline() {
         took >= Duration::from_secs(2) && took < Duration::from_secs(4),
         "{took:?}"
     );
-    assert_denied(
-        &response,
-        "validation of admission request notary-e2e timed out after validating 0/1 images",
-    );
+    response
+        .assert_denied("validation of admission request e2e timed out after validating 0/1 images");
 }
 
 #[test]
@@ -452,16 +400,10 @@ fn a_server_error_and_a_refusing_token_server_are_denied() {
 
     let proxy = proxy_serving(&server, GUN, &captured(&server, GUN));
     proxy.set_role(GUN, "timestamp", Answer::status(500));
-    assert_denied(
-        &decide(&engine(&server, &proxy, &pinned, DEADLINE), &image),
-        &format!("error during notaryv1 validation of image {image}: error downloading trust data: error acquiring trust data timestamp: error acquiring trust data timestamp: 500 Internal Server Error"),
-    );
+    decide(&engine(&server, &proxy, &pinned, DEADLINE), &image).assert_denied(&format!("error during notaryv1 validation of image {image}: error downloading trust data: error acquiring trust data timestamp: error acquiring trust data timestamp: 500 Internal Server Error"));
 
     let proxy = proxy_serving(&server, GUN, &captured(&server, GUN));
     proxy.set("/v2/", Answer::Challenge);
     proxy.set("/token", Answer::status(401));
-    assert_denied(
-        &decide(&engine(&server, &proxy, &pinned, DEADLINE), &image),
-        &format!("error during notaryv1 validation of image {image}: error creating notary client: error getting a token: token server answered 401 Unauthorized; configure auth.secretName on the validator"),
-    );
+    decide(&engine(&server, &proxy, &pinned, DEADLINE), &image).assert_denied(&format!("error during notaryv1 validation of image {image}: error creating notary client: error getting a token: token server answered 401 Unauthorized; configure auth.secretName on the validator"));
 }

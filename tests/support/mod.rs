@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod cosign;
+pub mod decision;
 pub mod metrics;
 pub mod notary;
 pub mod notary_proxy;

@@ -15,7 +15,7 @@ use tastevin::validators::notaryv1::tuf::parse_root;
 use super::registry::{free_addr, TestPki};
 use super::{TempDir, START_TIMEOUT};
 
-const PASSPHRASES: [(&str, &str); 4] = [
+pub const PASSPHRASES: [(&str, &str); 4] = [
     ("NOTARY_ROOT_PASSPHRASE", "test-root"),
     ("NOTARY_TARGETS_PASSPHRASE", "test-targets"),
     ("NOTARY_SNAPSHOT_PASSPHRASE", "test-snapshot"),
@@ -81,6 +81,12 @@ impl NotaryServer {
 
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The `notary` client's trust directory: its private keys (encrypted with the
+    /// passphrases in [`PASSPHRASES`]) and its copies of the trust data.
+    pub fn trust_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("trust")
     }
 
     /// Runs the `notary` client against this server.
