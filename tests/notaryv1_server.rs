@@ -1,12 +1,16 @@
 //! Notary v1 end to end against a real `notary-server`, with trust data signed by the real
-//! `notary` client: a signed tag is pinned to its digest, an unknown tag and a wrong pinned
-//! key are refused with Connaisseur's messages, an unknown repository is reported. A hostile
+//! `notary` client: a signed tag is pinned to its digest, an unknown tag, a tag whose digest
+//! differs from the one given and a wrong pinned key are refused with Connaisseur's messages,
+//! an unknown repository is reported, `trustRoot: "*"` needs every pinned key, and a server
+//! behind the harness's token server is read with the credentials of `auth.secretName`. A hostile
 //! stand-in in front of the real server's trust data then serves tampered, swapped and
 //! rolled-back documents, a 2 GB body, a hanging connection, a 500 and a refusing token
 //! server, and the admission engine must deny each with its exact message.
 
 mod support;
 
+use std::fs;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +27,8 @@ use tastevin::validators::{validate, Clients, Outcome, Rejection};
 use support::decision::{self, decide_on, Decided};
 use support::notary::{NotaryServer, Signer};
 use support::notary_proxy::{Answer, NotaryProxy};
+use support::registry::{PASSWORD, USER};
+use support::TempDir;
 
 const GUN: &str = "registry.test/app";
 const DELEGATED: &str = "registry.test/delegated";
@@ -34,36 +40,60 @@ fn notary_config(server: &NotaryServer, key_pem: &str) -> Config {
 }
 
 fn notary_config_with(server: &NotaryServer, key_pem: &str, with: &str) -> Config {
-    config_for(&server.url(), &server.pki.ca_pem, key_pem, with)
+    config_for(
+        &server.url(),
+        &server.pki.ca_pem,
+        &[("default", key_pem)],
+        with,
+        None,
+    )
 }
 
-fn config_for(url: &str, ca_pem: &str, key_pem: &str, with: &str) -> Config {
+/// One notaryv1 validator `nv1` at `url` trusting `ca_pem`, with the trust roots `roots`
+/// (name, PEM) and credentials from secret `auth_secret` if given; one rule for every image,
+/// with `with`.
+fn config_for(
+    url: &str,
+    ca_pem: &str,
+    roots: &[(&str, &str)],
+    with: &str,
+    auth_secret: Option<&str>,
+) -> Config {
     let indent = |text: &str, by: usize| -> String {
         text.lines()
             .map(|line| format!("{}{line}\n", " ".repeat(by)))
             .collect()
     };
+    let auth = auth_secret
+        .map(|secret| format!("  auth: {{secretName: {secret}}}\n"))
+        .unwrap_or_default();
     let text = format!(
-        "validators:\n- name: nv1\n  type: notaryv1\n  host: {}\n  cert: |\n{}  trustRoots:\n  - name: default\n    key: |\n{}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n",
+        "validators:\n- name: nv1\n  type: notaryv1\n{auth}  host: {}\n  cert: |\n{}  trustRoots:\n{}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n",
         url,
         indent(ca_pem, 4),
-        indent(key_pem, 6)
+        roots
+            .iter()
+            .map(|(name, pem)| format!("  - name: {name}\n    key: |\n{}", indent(pem, 6)))
+            .collect::<String>()
     );
     Config::from_yaml(&text).unwrap_or_else(|e| panic!("{text}\n{e:?}"))
 }
 
 fn check(config: &Config, image: &str) -> Outcome {
+    check_with(config, image, &Clients::new(std::env::temp_dir()))
+}
+
+fn check_with(config: &Config, image: &str, clients: &Clients) -> Outcome {
     let validator = config.validator("nv1").expect("validator");
     assert!(matches!(validator.kind, ValidatorKind::NotaryV1(_)));
     let rule = config.rules().first().expect("rule");
     let image = ImageRef::parse(image).expect("image");
-    let clients = Clients::new(std::env::temp_dir());
     validate(
         validator,
         rule,
         &image,
         Instant::now() + Duration::from_secs(20),
-        &clients,
+        clients,
     )
 }
 
@@ -109,6 +139,120 @@ fn real_notary_server() {
             if m.starts_with("error validating trust data: error validating root: error validating root signature with key ")
                 && m.ends_with(": signature was invalid")),
         "{outcome:?}"
+    );
+}
+
+fn verified(hex: &str) -> Outcome {
+    Outcome::Verified {
+        digest: Some(sha256(hex)),
+    }
+}
+
+fn failed(message: &str) -> Outcome {
+    Outcome::Rejected(Rejection::Failed(message.to_owned()))
+}
+
+#[test]
+fn a_tag_with_a_digest_must_resolve_to_that_digest() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    let config = notary_config(&server, &server.root_key_pem(GUN));
+
+    assert_eq!(
+        check(&config, &format!("{GUN}:v1@sha256:{HEX}")),
+        verified(HEX)
+    );
+    assert_eq!(
+        check(&config, &format!("{GUN}:v1@sha256:{OTHER_HEX}")),
+        failed(&format!(
+            "digest sha256:{HEX} resolved for tag v1 doesn't match given digest sha256:{OTHER_HEX}"
+        ))
+    );
+}
+
+#[test]
+fn with_trust_root_star_every_pinned_key_must_have_signed_root() {
+    let server = NotaryServer::start();
+    server.sign(GUN, "v1", 423, HEX);
+    let right = server.root_key_pem(GUN);
+    let wrong = Signer::generate("stranger").public_key_pem();
+    let config = |roots: &[(&str, &str)], with: &str| {
+        config_for(&server.url(), &server.pki.ca_pem, roots, with, None)
+    };
+    let image = format!("{GUN}:v1");
+    let all = "{trustRoot: \"*\"}";
+
+    assert_eq!(
+        check(&config(&[("a", &right), ("b", &right)], all), &image),
+        verified(HEX)
+    );
+    // Connaisseur's "*" for Notary v1 is a logical AND over the pinned keys.
+    assert_eq!(
+        check(&config(&[("a", &right), ("b", &wrong)], all), &image),
+        failed(&format!(
+            "error validating trust data: error validating root: error validating root signature with key {}: signature was invalid",
+            pinned_key_id(&wrong)
+        ))
+    );
+    assert_eq!(
+        check(
+            &config(&[("a", &right), ("b", &wrong)], "{trustRoot: a}"),
+            &image
+        ),
+        verified(HEX)
+    );
+    assert_eq!(
+        check(&config(&[("a", &right), ("b", &wrong)], "{trustRoot: b}"), &image),
+        failed(&format!(
+            "error validating trust data: error validating root: error validating root signature with key {}: signature was invalid",
+            pinned_key_id(&wrong)
+        ))
+    );
+}
+
+#[test]
+fn a_notary_server_behind_token_auth_is_read_with_the_configured_credentials() {
+    let server = NotaryServer::start_with_token_auth();
+    server.sign(GUN, "v1", 423, HEX);
+    let pinned = server.root_key_pem(GUN);
+    let secrets = TempDir::new();
+    for (secret, password) in [("notary-creds", PASSWORD), ("wrong-creds", "not-it")] {
+        let dir = secrets.path().join(secret);
+        fs::create_dir_all(&dir).expect("secret directory");
+        fs::write(
+            dir.join("secret.yaml"),
+            format!("username: {USER}\npassword: {password}\n"),
+        )
+        .expect("write the secret");
+    }
+    let config = |secret: Option<&str>| {
+        config_for(
+            &server.url(),
+            &server.pki.ca_pem,
+            &[("default", &pinned)],
+            "{}",
+            secret,
+        )
+    };
+    // Clients are per engine, as on a reload: each configuration gets its own.
+    let check = |secret: Option<&str>| {
+        let clients = Clients::new(secrets.path().to_path_buf());
+        check_with(&config(secret), &format!("{GUN}:v1"), &clients)
+    };
+    let tokens = server.token_server.as_ref().expect("a token server");
+    let issued_before = tokens.issued.load(Ordering::SeqCst);
+
+    assert_eq!(check(Some("notary-creds")), verified(HEX));
+    assert!(tokens.issued.load(Ordering::SeqCst) > issued_before);
+
+    // Anonymous callers get a token without grants, which the server refuses.
+    assert_eq!(
+        check(None),
+        failed("error downloading trust data: error acquiring trust data root: error acquiring trust data root: 401 Unauthorized")
+    );
+    assert_eq!(
+        check(Some("wrong-creds")),
+        failed("error creating notary client: error getting a token: token server answered 401 Unauthorized; check the credentials in auth.secretName")
     );
 }
 
@@ -202,7 +346,13 @@ fn engine(
     key_pem: &str,
     request_deadline: Duration,
 ) -> (Admission, &'static Metrics) {
-    let config = config_for(&proxy.url(), &server.pki.ca_pem, key_pem, "{}");
+    let config = config_for(
+        &proxy.url(),
+        &server.pki.ca_pem,
+        &[("default", key_pem)],
+        "{}",
+        None,
+    );
     let settings = Settings {
         request_deadline,
         ..Settings::default()

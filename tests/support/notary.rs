@@ -1,10 +1,12 @@
 //! A real Notary v1 server for tests: Debian's `notary-server` with its local signing
 //! service and in-memory storage, TLS from a test CA made with rcgen, on 127.0.0.1 and a free
-//! port; killed on drop. Trust data is signed with the real `notary` client (passphrases
+//! port; killed on drop. Optionally behind the harness's token server, as a registry's
+//! Notary usually is. Trust data is signed with the real `notary` client (passphrases
 //! from the environment, trust directory in a temporary directory).
 
 use std::fs;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use base64::Engine as _;
 use tastevin::validators::notaryv1::keys::public_key;
 use tastevin::validators::notaryv1::tuf::parse_root;
 
-use super::registry::{free_addr, TestPki};
+use super::registry::{free_addr, TestPki, TokenServer, ISSUER, PASSWORD, SERVICE, USER};
 use super::{TempDir, START_TIMEOUT};
 
 pub const PASSPHRASES: [(&str, &str); 4] = [
@@ -28,6 +30,8 @@ pub struct NotaryServer {
     dir: TempDir,
     pub port: u16,
     pub pki: TestPki,
+    /// The token issuer the server sends clients to, when it requires tokens.
+    pub token_server: Option<TokenServer>,
 }
 
 impl Drop for NotaryServer {
@@ -38,7 +42,19 @@ impl Drop for NotaryServer {
 }
 
 impl NotaryServer {
+    /// A server that serves trust data to anyone.
     pub fn start() -> NotaryServer {
+        NotaryServer::launch(false)
+    }
+
+    /// A server that requires a token from the harness's [`TokenServer`] for every call;
+    /// the token server grants pull and push to [`USER`] with [`PASSWORD`], and nothing to
+    /// anonymous callers. The `notary` client signs with those credentials.
+    pub fn start_with_token_auth() -> NotaryServer {
+        NotaryServer::launch(true)
+    }
+
+    fn launch(token_auth: bool) -> NotaryServer {
         let dir = TempDir::new();
         let pki = TestPki::generate();
         let port = free_addr().port();
@@ -46,12 +62,21 @@ impl NotaryServer {
         fs::write(path("server.crt"), &pki.cert_pem).expect("write cert");
         fs::write(path("server.key"), &pki.key_pem).expect("write key");
         fs::write(path("ca.crt"), &pki.ca_pem).expect("write CA");
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "server": {"http_addr": format!("127.0.0.1:{port}"),
                        "tls_key_file": path("server.key"), "tls_cert_file": path("server.crt")},
             "trust_service": {"type": "local", "hostname": "", "port": "", "key_algorithm": "ecdsa"},
             "storage": {"backend": "memory"},
             "logging": {"level": "error"}
+        });
+        let token_server = token_auth.then(|| {
+            let server = TokenServer::start(Arc::clone(&pki.server_config));
+            fs::write(path("token.crt"), &server.signing_cert_pem).expect("write the token cert");
+            config["auth"] = serde_json::json!({"type": "token", "options": {
+                "realm": format!("https://{}/token", server.addr),
+                "service": SERVICE, "issuer": ISSUER,
+                "rootcertbundle": path("token.crt"), "autoredirect": false}});
+            server
         });
         fs::write(path("server.json"), config.to_string()).expect("write config");
         let log = fs::File::create(path("server.log")).expect("log file");
@@ -66,6 +91,7 @@ impl NotaryServer {
             dir,
             port,
             pki,
+            token_server,
         };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -97,6 +123,10 @@ impl NotaryServer {
             .args(["-s", &self.url(), "--tlscacert", &path_in(self, "ca.crt")])
             .args(args)
             .envs(PASSPHRASES)
+            .env(
+                "NOTARY_AUTH",
+                base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")),
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run notary");
@@ -120,10 +150,13 @@ impl NotaryServer {
     /// curl, so that capturing it does not depend on the client under test).
     pub fn trust_data(&self, gun: &str, role: &str) -> Vec<u8> {
         let url = format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.url());
-        let output = Command::new("curl")
-            .args(["-sS", "--fail", "--cacert", &path_in(self, "ca.crt"), &url])
-            .output()
-            .expect("run curl");
+        let mut curl = Command::new("curl");
+        curl.args(["-sS", "--fail", "--cacert", &path_in(self, "ca.crt"), &url]);
+        if let Some(tokens) = &self.token_server {
+            let token = tokens.mint(USER, gun, &["pull"]);
+            curl.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        let output = curl.output().expect("run curl");
         assert!(
             output.status.success(),
             "curl {url}: {}",
@@ -188,6 +221,13 @@ impl Signer {
             key_pem: key.serialize_pem(),
             cert_pem: cert.pem(),
         }
+    }
+
+    /// The signer's public key as a PEM `PUBLIC KEY` (SPKI), as a trust root is configured.
+    pub fn public_key_pem(&self) -> String {
+        rcgen::KeyPair::from_pem(&self.key_pem)
+            .expect("signer key PEM")
+            .public_key_pem()
     }
 }
 

@@ -33,8 +33,8 @@ use super::{Response, TempDir, START_TIMEOUT};
 /// The user the token server accepts.
 pub const USER: &str = "tester";
 pub const PASSWORD: &str = "tester-password";
-const SERVICE: &str = "tastevin-test-registry";
-const ISSUER: &str = "tastevin-test-token-issuer";
+pub const SERVICE: &str = "tastevin-test-registry";
+pub const ISSUER: &str = "tastevin-test-token-issuer";
 
 /// How the registry is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
