@@ -2,7 +2,8 @@
 //! `notary` client: a signed tag is pinned to its digest, an unknown tag, a tag whose digest
 //! differs from the one given and a wrong pinned key are refused with Connaisseur's messages,
 //! an unknown repository is reported, `trustRoot: "*"` needs every pinned key, and a server
-//! behind the harness's token server is read with the credentials of `auth.secretName`. A hostile
+//! behind the harness's token server is read with the credentials of `auth.secretName`, and
+//! the served `/metrics` counts the validations under `type="notaryv1"`. A hostile
 //! stand-in in front of the real server's trust data then serves tampered, swapped and
 //! rolled-back documents, a 2 GB body, a hanging connection, a 500 and a refusing token
 //! server, and the admission engine must deny each with its exact message.
@@ -24,11 +25,13 @@ use tastevin::metrics::Metrics;
 use tastevin::validators::notaryv1::keys::key_id;
 use tastevin::validators::{validate, Clients, Outcome, Rejection};
 
-use support::decision::{self, decide_on, Decided};
+use support::decision::{self, decide_on, pod_review, Decided};
+use support::metrics::promtool_check;
 use support::notary::{NotaryServer, Signer};
 use support::notary_proxy::{Answer, NotaryProxy};
 use support::registry::{PASSWORD, USER};
-use support::TempDir;
+use support::requests::mutate;
+use support::{Server, TempDir};
 
 const GUN: &str = "registry.test/app";
 const DELEGATED: &str = "registry.test/delegated";
@@ -59,6 +62,18 @@ fn config_for(
     with: &str,
     auth_secret: Option<&str>,
 ) -> Config {
+    let text = config_text(url, ca_pem, roots, with, auth_secret);
+    Config::from_yaml(&text).unwrap_or_else(|e| panic!("{text}\n{e:?}"))
+}
+
+/// The YAML of [`config_for`].
+fn config_text(
+    url: &str,
+    ca_pem: &str,
+    roots: &[(&str, &str)],
+    with: &str,
+    auth_secret: Option<&str>,
+) -> String {
     let indent = |text: &str, by: usize| -> String {
         text.lines()
             .map(|line| format!("{}{line}\n", " ".repeat(by)))
@@ -67,7 +82,7 @@ fn config_for(
     let auth = auth_secret
         .map(|secret| format!("  auth: {{secretName: {secret}}}\n"))
         .unwrap_or_default();
-    let text = format!(
+    format!(
         "validators:\n- name: nv1\n  type: notaryv1\n{auth}  host: {}\n  cert: |\n{}  trustRoots:\n{}policy:\n- pattern: \"*:*\"\n  validator: nv1\n  with: {with}\n",
         url,
         indent(ca_pem, 4),
@@ -75,8 +90,7 @@ fn config_for(
             .iter()
             .map(|(name, pem)| format!("  - name: {name}\n    key: |\n{}", indent(pem, 6)))
             .collect::<String>()
-    );
-    Config::from_yaml(&text).unwrap_or_else(|e| panic!("{text}\n{e:?}"))
+    )
 }
 
 fn check(config: &Config, image: &str) -> Outcome {
@@ -556,4 +570,108 @@ fn a_server_error_and_a_refusing_token_server_are_denied() {
     proxy.set("/v2/", Answer::Challenge);
     proxy.set("/token", Answer::status(401));
     decide(&engine(&server, &proxy, &pinned, DEADLINE), &image).assert_denied(&format!("error during notaryv1 validation of image {image}: error creating notary client: error getting a token: token server answered 401 Unauthorized; configure auth.secretName on the validator"));
+}
+
+#[test]
+fn the_served_metrics_count_notaryv1_validations() {
+    let notary = NotaryServer::start();
+    notary.sign(GUN, "v1", 423, HEX);
+    let pinned = notary.root_key_pem(GUN);
+    let dir = TempDir::new();
+    let config = dir.path().join("config.yaml");
+    fs::write(
+        &config,
+        config_text(
+            &notary.url(),
+            &notary.pki.ca_pem,
+            &[("default", &pinned)],
+            "{}",
+            None,
+        ),
+    )
+    .expect("write the config");
+    let webhook = Server::start(&["--config", &config.display().to_string()]);
+
+    let mut client = webhook.connect();
+    for image in ["v1", "v2", "v1"].map(|tag| format!("{GUN}:{tag}")) {
+        client.send(&mutate(&pod_review(&image)));
+        assert_eq!(client.read_response().status, 200);
+    }
+    let scrape = webhook.scrape();
+    let validator = [("type", "notaryv1"), ("validator_name", "nv1")];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut labels = validator.to_vec();
+        labels.push(extra);
+        labels
+    };
+
+    assert_eq!(scrape.value("connaisseur_requests_total", &[]), 3.0);
+    assert_eq!(
+        scrape.value("connaisseur_requests_admitted_total", &[]),
+        2.0
+    );
+    assert_eq!(
+        scrape.value("connaisseur_requests_denied_total", &[("timeout", "false")]),
+        1.0
+    );
+    // The second v1 is a cache hit: a skip, counted as a success too.
+    assert_eq!(
+        scrape.value(
+            "connaisseur_validations_total",
+            &with(("result", "success"))
+        ),
+        2.0
+    );
+    assert_eq!(
+        scrape.value("connaisseur_validations_total", &with(("result", "error"))),
+        1.0
+    );
+    assert_eq!(
+        scrape.value("connaisseur_validations_successful_total", &validator),
+        2.0
+    );
+    assert_eq!(
+        scrape.value("connaisseur_validations_failed_total", &validator),
+        1.0
+    );
+    assert_eq!(
+        scrape.value(
+            "connaisseur_validations_skipped_total",
+            &with(("reason", "cache hit"))
+        ),
+        1.0
+    );
+    assert_eq!(
+        scrape.value(
+            "tastevin_validation_duration_seconds_count",
+            &with(("result", "success"))
+        ),
+        2.0
+    );
+    assert_eq!(
+        scrape.value(
+            "tastevin_validation_duration_seconds_count",
+            &with(("result", "error"))
+        ),
+        1.0
+    );
+    let host = format!("127.0.0.1:{}", notary.port);
+    // root, targets, snapshot and timestamp for each of the two validations.
+    assert!(
+        scrape.value(
+            "tastevin_registry_requests_total",
+            &[("registry", &host), ("status", "200")]
+        ) >= 8.0,
+        "{}",
+        scrape.text
+    );
+    assert_eq!(
+        scrape.value(
+            "mutate_requests_total",
+            &[("allowed", "True"), ("status_code", "202")]
+        ),
+        2.0
+    );
+    let (ok, report) = promtool_check(&scrape.text);
+    assert!(ok, "{report}");
 }
