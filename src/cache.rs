@@ -55,7 +55,7 @@ pub struct CacheKey {
 
 impl CacheKey {
     /// `image` is the normalised reference (with its digest when it has one); `judge` is
-    /// anything that describes the rule and validator completely (their `Debug` text).
+    /// anything that describes the rule and validator completely (see [`crate::config::Config::judge`]).
     pub fn new(image: &str, judge: impl Hash) -> CacheKey {
         let mut hasher = DefaultHasher::new();
         judge.hash(&mut hasher);

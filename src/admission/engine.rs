@@ -269,10 +269,7 @@ impl Engine<'_> {
         // Child approval needs the owners from the Kubernetes API; without an API client
         // there are no parents, so no image is approved this way (logged once at startup).
 
-        let cache_key = CacheKey::new(
-            image.normalised(),
-            (format!("{:?}", selection.rule), format!("{validator:?}")),
-        );
+        let cache_key = CacheKey::new(image.normalised(), self.config.judge(selection.rule_index));
         if let Some(verdict) = self.cache.get(&cache_key, Instant::now()) {
             if self.log {
                 log_info!("skipped validation: cache hit for image {raw}");

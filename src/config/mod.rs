@@ -18,7 +18,9 @@ mod url;
 mod validator;
 mod yaml;
 
+use std::collections::hash_map::DefaultHasher;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::Path;
 
@@ -57,6 +59,10 @@ const EMBEDDED_DEFAULT: &str = include_str!("../../config/default.yaml");
 pub struct Config {
     validators: Vec<Validator>,
     rules: Vec<Rule>,
+    /// For each rule, a fingerprint of everything that judges its images: the rule and the
+    /// validator it names. Verdicts are cached under it, so that a changed rule or validator
+    /// never reuses a verdict; computed once here rather than per image.
+    judges: Vec<u64>,
     alerting: Option<AlertingConfig>,
 }
 
@@ -103,11 +109,34 @@ impl Config {
         if !problems.is_empty() {
             return Err(with_lines(text, problems));
         }
-        Ok(Config {
+        Ok(Config::assemble(validators, rules, raw.alerting))
+    }
+
+    fn assemble(
+        validators: Vec<Validator>,
+        rules: Vec<Rule>,
+        alerting: Option<AlertingConfig>,
+    ) -> Config {
+        let judges = rules
+            .iter()
+            .map(|rule| {
+                let validator = validators.iter().find(|v| v.name == rule.validator_name());
+                let mut hasher = DefaultHasher::new();
+                format!("{rule:?}{validator:?}").hash(&mut hasher);
+                hasher.finish()
+            })
+            .collect();
+        Config {
             validators,
             rules,
-            alerting: raw.alerting,
-        })
+            judges,
+            alerting,
+        }
+    }
+
+    /// The fingerprint of rule `index` and its validator (see [`Config`]'s `judges`).
+    pub fn judge(&self, index: usize) -> u64 {
+        self.judges.get(index).copied().unwrap_or_default()
     }
 
     /// Reads and checks the configuration file at `path`.
@@ -141,14 +170,14 @@ impl Config {
     }
 
     fn deny_all() -> Config {
-        Config {
-            validators: vec![Validator {
+        Config::assemble(
+            vec![Validator {
                 name: DEFAULT_VALIDATOR.to_owned(),
                 kind: ValidatorKind::Static { approve: false },
             }],
-            rules: vec![Rule::everything()],
-            alerting: None,
-        }
+            vec![Rule::everything()],
+            None,
+        )
     }
 
     pub fn validators(&self) -> &[Validator] {
@@ -562,6 +591,23 @@ alerting:
             })
             .collect();
         assert_eq!(hosts, [DEFAULT_NOTARY_HOST, DEFAULT_REKOR_HOST]);
+    }
+
+    #[test]
+    fn judges_change_with_the_rule_or_its_validator_only() {
+        let load = |approve: &str, with: &str| {
+            Config::from_yaml(&format!(
+                "validators:\n  - {{name: a, type: static, approve: {approve}}}\n  - {{name: b, type: static, approve: false}}\npolicy:\n  - {{pattern: \"x/*\", validator: a, with: {with}}}\n  - {{pattern: \"y/*\", validator: b}}\n"
+            ))
+            .expect("config loads")
+        };
+        let base = load("true", "{}");
+        assert_eq!(base.judge(0), load("true", "{}").judge(0));
+        assert_ne!(base.judge(0), base.judge(1));
+        assert_ne!(base.judge(0), load("false", "{}").judge(0));
+        assert_ne!(base.judge(0), load("true", "{trustRoot: k}").judge(0));
+        // Rule 1 and validator b are unchanged by either edit.
+        assert_eq!(base.judge(1), load("false", "{trustRoot: k}").judge(1));
     }
 
     #[test]
