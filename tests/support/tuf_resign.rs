@@ -18,6 +18,8 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::{json, Value};
 use tastevin::validators::notaryv1::canonical::to_canonical;
 use tastevin::validators::notaryv1::keys::{key_id, public_key, verifies};
@@ -281,10 +283,11 @@ fn passphrase_for(role: &str) -> Option<&'static str> {
         .map(|(_, passphrase)| *passphrase)
 }
 
-/// The plain PKCS#8 DER of an encrypted PKCS#8 PEM, decrypted by openssl.
+/// The plain PKCS#8 DER of an encrypted PKCS#8 PEM, decrypted by openssl. Its PEM output is
+/// read: OpenSSL 3.0 writes DER output in the traditional (SEC1) form instead.
 fn decrypt_pkcs8(pem: &str, passphrase: &str) -> Vec<u8> {
     let mut child = Command::new("openssl")
-        .args(["pkcs8", "-outform", "DER", "-passin"])
+        .args(["pkcs8", "-passin"])
         .arg(format!("pass:{passphrase}"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -303,7 +306,10 @@ fn decrypt_pkcs8(pem: &str, passphrase: &str) -> Vec<u8> {
         "openssl pkcs8: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    output.stdout
+    PrivatePkcs8KeyDer::from_pem_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("openssl printed no PKCS#8 PEM: {e:?}"))
+        .secret_pkcs8_der()
+        .to_vec()
 }
 
 fn ecdsa_key(pkcs8: &[u8]) -> EcdsaKeyPair {
