@@ -112,36 +112,52 @@ fn resigned_trust_data_with_the_harness_timestamp_key_is_admitted() {
     assert_admitted(&decide(&server, GUN, &resigned), GUN);
 }
 
+/// Asserts the re-signed data is admitted and the same data with `role` expired is refused
+/// with exactly `detail`: the expiry is then all that refuses it.
+fn assert_refused_only_when_expired(
+    (server, resigner): &(NotaryServer, Resigner),
+    gun: &str,
+    role: &str,
+    detail: &str,
+) {
+    assert_admitted(&decide(server, gun, &resigner.resigned()), gun);
+    decide(server, gun, &resigner.expired(role)).assert_denied(&refusal(gun, detail));
+}
+
 #[test]
 fn an_expired_root_is_refused() {
-    let (server, resigner) = signed_repository(GUN);
-    decide(&server, GUN, &resigner.expired("root")).assert_denied(&refusal(
+    assert_refused_only_when_expired(
+        &signed_repository(GUN),
         GUN,
+        "root",
         "error validating trust data: error validating root: root trust data expired",
-    ));
+    );
 }
 
 #[test]
 fn an_expired_targets_snapshot_or_timestamp_is_refused() {
-    let (server, resigner) = signed_repository(GUN);
+    let repository = signed_repository(GUN);
     for role in ["targets", "snapshot", "timestamp"] {
-        decide(&server, GUN, &resigner.expired(role)).assert_denied(&refusal(
+        assert_refused_only_when_expired(
+            &repository,
             GUN,
+            role,
             &format!(
                 "error validating trust data: error validating base trust data: {role} trust data expired"
             ),
-        ));
+        );
     }
 }
 
 #[test]
 fn an_expired_delegation_is_refused() {
-    let (server, resigner) = delegated_repository(DELEGATED);
-    // Only the delegation signs v1, so admitting it proves the re-signed delegation counts.
-    assert_admitted(&decide(&server, DELEGATED, &resigner.resigned()), DELEGATED);
-    // Connaisseur gives one message for any delegation that does not verify.
-    decide(&server, DELEGATED, &resigner.expired(RELEASES)).assert_denied(&refusal(
+    // Only the delegation signs v1: admitting the re-signed data proves the re-signed
+    // delegation counts. Connaisseur gives one message for any delegation that does not
+    // verify, so that proof is what ties the refusal to the expiry.
+    assert_refused_only_when_expired(
+        &delegated_repository(DELEGATED),
         DELEGATED,
+        RELEASES,
         "error during download and validation of delegations for targets: [\"targets/releases\"]",
-    ));
+    );
 }

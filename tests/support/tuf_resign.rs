@@ -205,7 +205,7 @@ fn harness_timestamp_key(documents: &mut BTreeMap<String, Value>) -> (EcdsaKeyPa
 }
 
 /// The key IDs `role` lists and the table its keys are in: root's for base roles, the
-/// delegating targets document's for delegation roles.
+/// targets document's delegation keys for delegation roles (direct delegations only).
 fn listed_keys(documents: &BTreeMap<String, Value>, role: &str) -> (Vec<String>, Value) {
     let (key_ids, table) = if BASE_ROLES.contains(&role) {
         let root = &documents["root"]["signed"];
@@ -225,8 +225,10 @@ fn listed_keys(documents: &BTreeMap<String, Value>, role: &str) -> (Vec<String>,
 /// True when a signature by `key` verifies with the key `id` names in `table`.
 fn key_verifies(key: &EcdsaKeyPair, id: &str, table: &Value) -> bool {
     let entry = &table[id];
-    let (Some(key_type), Some(public)) = (entry["keytype"].as_str(), entry["keyval"]["public"].as_str())
-    else {
+    let (Some(key_type), Some(public)) = (
+        entry["keytype"].as_str(),
+        entry["keyval"]["public"].as_str(),
+    ) else {
         return false;
     };
     let listed = Key {
@@ -234,7 +236,9 @@ fn key_verifies(key: &EcdsaKeyPair, id: &str, table: &Value) -> bool {
         public: STANDARD.decode(public).expect("public key is base64"),
     };
     let probe = b"which key is this";
-    let signature = key.sign(&SystemRandom::new(), probe).expect("ECDSA signing");
+    let signature = key
+        .sign(&SystemRandom::new(), probe)
+        .expect("ECDSA signing");
     public_key(&listed).is_some_and(|public| verifies(&public, "ecdsa", probe, signature.as_ref()))
 }
 
