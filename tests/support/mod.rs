@@ -14,6 +14,7 @@ pub mod notary_proxy;
 pub mod procfs;
 pub mod registry;
 pub mod requests;
+pub mod tuf_resign;
 
 use std::fs;
 use std::io;
