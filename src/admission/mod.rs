@@ -1,8 +1,9 @@
 //! Admission: from the bytes of an AdmissionReview to the bytes of its answer.
 //!
 //! [`Admission::handle`] is everything `/mutate` does after the route has checked the method
-//! and content type: decode ([`review`], [`workload`]), decide ([`engine`]), adjust for
-//! pods-only and detection mode and serialise ([`response`]), count ([`record`]).
+//! and content type: decode ([`review`], [`workload`]), decide ([`engine`]), alert on the
+//! decision ([`crate::alerts`]), adjust for pods-only and detection mode and serialise
+//! ([`response`]), count ([`record`]).
 
 pub mod engine;
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub mod workload;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::alerts::{Alert, Alerter};
 use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
@@ -33,8 +35,11 @@ pub struct Admission {
     settings: Settings,
     metrics: &'static Metrics,
     log: bool,
-    /// Some validator may wait on the network: requests must not be decided on the event loop.
+    /// Some validator or alert receiver may wait on the network: requests must not be
+    /// decided on the event loop.
     outbound: bool,
+    /// Where decisions are notified; `None` when alerting is off.
+    alerts: Option<Arc<Alerter>>,
     cache: VerdictCache,
     clients: Clients,
     in_flight: InFlight,
@@ -113,6 +118,14 @@ impl Admission {
     /// registry clients (credentials may have changed with it).
     pub fn with_config(&self, config: Arc<Config>) -> Admission {
         Admission::build(config, self.settings.clone(), self.metrics, self.log)
+            .with_alerts(self.alerts.clone())
+    }
+
+    /// The same engine notifying `alerts` of every decision (none: alerting off).
+    pub fn with_alerts(mut self, alerts: Option<Arc<Alerter>>) -> Admission {
+        self.outbound = needs_outbound(&self.config) || alerts.is_some();
+        self.alerts = alerts;
+        self
     }
 
     fn build(
@@ -126,6 +139,7 @@ impl Admission {
             cache: VerdictCache::new(settings.cache),
             clients: Clients::new(settings.secrets_dir.clone()),
             in_flight: InFlight::new(),
+            alerts: None,
             config,
             settings,
             metrics,
@@ -213,10 +227,21 @@ impl Admission {
         if self.outbound {
             self.metrics.set_cache_entries(self.cache.len() as u64);
         }
+        // §4.6 step 1: alerts describe the raw decision, before pods-only and detection mode.
+        let alert_failure = self.alerts.as_deref().and_then(|alerter| {
+            let alert = Alert::of(&evaluation, &review.request.uid, &review.request.namespace);
+            alerter.notify(&alert, deadline).err()
+        });
         let request_is_pod = review.request.kind.kind == "Pod";
-        let response =
-            AdmissionResponse::from_decision(review.request.uid, evaluation.decision.clone())
-                .apply_modes(&self.settings, request_is_pod);
+        let mut response =
+            AdmissionResponse::from_decision(review.request.uid, evaluation.decision.clone());
+        if let Some(failure) = alert_failure {
+            if self.log {
+                log_error!("denying request {}: {failure}", response.uid);
+            }
+            deny_keeping_patch(&mut response, failure.denial_message());
+        }
+        let response = response.apply_modes(&self.settings, request_is_pod);
         record::answer(self.metrics, response.allowed, Instant::now() >= deadline);
         let json = response
             .to_review_json(&review.kind, &review.api_version)
@@ -227,6 +252,14 @@ impl Admission {
             evaluation,
         })
     }
+}
+
+/// Denies `response` as Connaisseur does when a fail-on-error alert failed: a patch of the
+/// admitted decision stays in place (it matters if detection mode re-admits the request).
+fn deny_keeping_patch(response: &mut AdmissionResponse, message: String) {
+    response.allowed = false;
+    response.status =
+        AdmissionResponse::from_decision(String::new(), Decision::Deny(message)).status;
 }
 
 /// Whether any configured validator checks signatures (and so fetches data).
