@@ -236,7 +236,11 @@ impl fmt::Display for Problem {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "an alerting configuration mapping (clusterIdentifier, admitRequest, rejectRequest)"
+)]
 struct RawConfig {
     cluster_identifier: Option<String>,
     admit_request: Option<RawStream>,
@@ -244,13 +248,17 @@ struct RawConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping with a receivers list")]
 struct RawStream {
     receivers: Option<Vec<RawReceiver>>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    expecting = "a receiver mapping (template, receiverUrl, priority, customHeaders, payloadFields, failIfAlertSendingFails)"
+)]
 struct RawReceiver {
     template: Option<String>,
     receiver_url: Option<String>,
@@ -534,6 +542,7 @@ mod tests {
             let errors = dir.errors(text);
             assert_eq!(errors.len(), 1, "{text:?}: {errors:?}");
             assert!(errors[0].contains("config.yaml: "), "{errors:?}");
+            assert!(!errors[0].contains("Raw"), "{errors:?}");
         }
         let unknown = dir.errors(
             "admitRequest:\n  receivers:\n    - template: chat\n      receiverURL: https://x\n",
