@@ -213,7 +213,8 @@ fn a_failing_fail_on_error_receiver_denies_and_is_named() {
     let (decided, _) = decide(&admission, ALLOWED_IMAGE);
     assert!(!decided.allowed(), "{}", decided.response);
     assert_eq!(decided.message(), expected);
-    assert_eq!(fine.requests().len(), 1);
+    // The answer came at the first failure; the other receiver may still be receiving.
+    assert_eq!(fine.wait_for(1, WAIT).len(), 1);
     assert_eq!(broken.requests().len(), 1);
     assert_eq!(broken.requests()[0].body, ADMITTED_BODY);
 
@@ -389,4 +390,32 @@ fn an_alerting_configuration_that_does_not_load_stops_the_start() {
     let (code, log) = serve_exit(&["--alerts-config", missing.to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("nowhere.yaml: cannot read"), "{log}");
+}
+
+#[test]
+fn a_request_that_timed_out_still_alerts_its_fail_on_error_receivers() {
+    let reject = Receiver::start(Answer::Status(200, "ok"));
+    let alerts = AlertsDir::new(&alerting(
+        &[],
+        &[receiver("message", &reject.url("/"), true)],
+    ));
+    // No time at all: the deadline has passed before the first image is looked at.
+    let settings = Settings {
+        request_deadline: Duration::ZERO,
+        ..Settings::default()
+    };
+    let admission = admission_with(&alerts, settings);
+    let (decided, took) = decide(&admission, ALLOWED_IMAGE);
+    assert!(!decided.allowed(), "{}", decided.response);
+    assert_eq!(
+        decided.message(),
+        " error sending notifications: timeout during handling of receiver 1/1 of reject alerts"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let received = reject.wait_for(1, WAIT);
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].json()["message"],
+        "CONNAISSEUR validation timed out for admission request e2e"
+    );
 }

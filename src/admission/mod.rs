@@ -697,6 +697,50 @@ mod tests {
     }
 
     #[test]
+    fn alerting_moves_decisions_off_the_event_loop() {
+        let (admission, _) = admission(NARROW_POLICY, Settings::default());
+        assert!(!admission.needs_worker(), "static validators only");
+        let alerting = crate::alerts::AlertsConfig {
+            cluster: "c".to_owned(),
+            admit: Vec::new(),
+            reject: Vec::new(),
+        };
+        let alerter = Alerter::new(alerting, String::new()).unwrap();
+        let admission = admission.with_alerts(Some(Arc::new(alerter)));
+        assert!(admission.needs_worker());
+        let reloaded = admission.with_config(config(NARROW_POLICY));
+        assert!(reloaded.needs_worker(), "a reload keeps alerting");
+    }
+
+    #[test]
+    fn a_failed_alert_denies_but_keeps_the_patch_for_detection_mode() {
+        let op = response::PatchOp::replace_image("/spec", "containers", 0, "pinned".to_owned());
+        let mut response =
+            AdmissionResponse::from_decision("u".to_owned(), Decision::Allow(vec![op]));
+        deny_keeping_patch(&mut response, " error sending notifications: x".to_owned());
+        assert!(!response.allowed);
+        assert!(response.patch.is_some());
+        assert_eq!(
+            response.status.as_ref().map(|s| s.message.as_str()),
+            Some(" error sending notifications: x")
+        );
+        let detection = Settings {
+            detection_mode: true,
+            ..Settings::default()
+        };
+        let readmitted = response.apply_modes(&detection, true);
+        assert!(readmitted.allowed);
+        assert!(readmitted.patch.is_some());
+        assert_eq!(
+            readmitted.warnings,
+            vec![
+                response::DETECTION_WARNING.to_owned(),
+                " error sending notifications: x".to_owned()
+            ]
+        );
+    }
+
+    #[test]
     fn item_51_detection_mode_admits_denials_with_warnings() {
         let settings = Settings {
             detection_mode: true,

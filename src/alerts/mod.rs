@@ -6,7 +6,9 @@
 //! [`payload`] turn a decision ([`notification`]) into each receiver's JSON body, and
 //! [`sender`] POSTs it. [`Alerter::notify`] waits only for receivers with
 //! `failIfAlertSendingFails`, all at once and at most until the request deadline; the
-//! others go to a bounded background sender and never delay the answer.
+//! others go to a bounded background sender and never delay the answer. When the deadline
+//! has already passed, fail-on-error receivers are handed to that sender too and the
+//! request is denied for the timeout at once.
 //!
 //! Differences from Connaisseur, on purpose: every delivery has a time limit (Connaisseur
 //! has none, so a hanging receiver held a goroutine and a connection forever); a failure
@@ -137,6 +139,7 @@ impl Alerter {
         let message = alert.message();
         let timestamp = go_utc_timestamp(SystemTime::now());
         let (outcomes, finished) = mpsc::channel::<Result<(), SendError>>();
+        let fail_on_error_count = receivers.iter().filter(|r| r.fail_on_error).count();
         let mut awaited = 0;
         let mut first_failure = None;
         for receiver in receivers {
@@ -180,6 +183,17 @@ impl Alerter {
             if !receiver.fail_on_error {
                 // A dropped alert is logged by the sender; the answer does not wait for it.
                 self.background.submit(delivery);
+                continue;
+            }
+            if Instant::now() >= deadline {
+                // Too late to wait (the validations used up the deadline): the request is
+                // denied, and the alert, often the one about that timeout, still goes out.
+                self.background.submit(delivery);
+                first_failure.get_or_insert(AlertFailure::Timeout {
+                    position: 1,
+                    awaited: fail_on_error_count,
+                    stream,
+                });
                 continue;
             }
             awaited += 1;
