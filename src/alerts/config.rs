@@ -194,6 +194,8 @@ pub enum Problem {
     HeaderWithoutColon(String),
     BadHeaderName(String),
     HeaderValueLineBreak(String),
+    /// A header the HTTP client writes itself (`Host`, `Content-Length`, …).
+    ReservedHeader(String),
 }
 
 impl fmt::Display for Problem {
@@ -231,6 +233,10 @@ impl fmt::Display for Problem {
             Problem::HeaderValueLineBreak(name) => {
                 write!(f, "custom header {name:?} must not contain a line break")
             }
+            Problem::ReservedHeader(name) => write!(
+                f,
+                "custom header {name:?} is written by tastevin itself; remove it"
+            ),
         }
     }
 }
@@ -379,8 +385,15 @@ fn parse_header(header: &str) -> Result<(String, String), Problem> {
     if value.contains(['\r', '\n']) {
         return Err(Problem::HeaderValueLineBreak(name.to_owned()));
     }
-    Ok((canonical_header_name(name), value.trim().to_owned()))
+    let name = canonical_header_name(name);
+    if RESERVED_HEADERS.contains(&name.as_str()) {
+        return Err(Problem::ReservedHeader(name));
+    }
+    Ok((name, value.trim().to_owned()))
 }
+
+/// Framing headers the client sets from the request itself (Go's client ignores them too).
+const RESERVED_HEADERS: &[&str] = &["Host", "Content-Length", "Transfer-Encoding", "Connection"];
 
 fn canonical_header_name(name: &str) -> String {
     let mut upper = true;
@@ -603,6 +616,10 @@ mod tests {
         assert_eq!(
             parse_header("X-Value: a\nInjected: b"),
             Err(Problem::HeaderValueLineBreak("X-Value".to_owned()))
+        );
+        assert_eq!(
+            parse_header("content-length: 5"),
+            Err(Problem::ReservedHeader("Content-Length".to_owned()))
         );
     }
 }
