@@ -260,6 +260,10 @@ mod tests {
         // A receiver that accepts connections but never answers keeps both threads busy.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        // Kept open for the rest of the test run: the queued deliveries then wait quietly
+        // instead of each logging a refused connection.
+        let listener: &'static std::net::TcpListener = Box::leak(Box::new(listener));
+        assert!(listener.local_addr().is_ok());
         let background = Background::start(Arc::new(client().unwrap()));
         let delivery = |body: Vec<u8>| Delivery {
             receiver: "hang-0".to_owned(),
