@@ -19,6 +19,7 @@
 )]
 
 pub mod admission;
+pub mod alerts;
 pub mod cache;
 pub mod cli;
 pub mod config;

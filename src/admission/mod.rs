@@ -1,8 +1,9 @@
 //! Admission: from the bytes of an AdmissionReview to the bytes of its answer.
 //!
 //! [`Admission::handle`] is everything `/mutate` does after the route has checked the method
-//! and content type: decode ([`review`], [`workload`]), decide ([`engine`]), adjust for
-//! pods-only and detection mode and serialise ([`response`]), count ([`record`]).
+//! and content type: decode ([`review`], [`workload`]), decide ([`engine`]), alert on the
+//! decision ([`crate::alerts`]), adjust for pods-only and detection mode and serialise
+//! ([`response`]), count ([`record`]).
 
 pub mod engine;
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub mod workload;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::alerts::{Alert, Alerter};
 use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::metrics::{self, Metrics};
@@ -33,8 +35,11 @@ pub struct Admission {
     settings: Settings,
     metrics: &'static Metrics,
     log: bool,
-    /// Some validator may wait on the network: requests must not be decided on the event loop.
+    /// Some validator or alert receiver may wait on the network: requests must not be
+    /// decided on the event loop.
     outbound: bool,
+    /// Where decisions are notified; `None` when alerting is off.
+    alerts: Option<Arc<Alerter>>,
     cache: VerdictCache,
     clients: Clients,
     in_flight: InFlight,
@@ -113,6 +118,14 @@ impl Admission {
     /// registry clients (credentials may have changed with it).
     pub fn with_config(&self, config: Arc<Config>) -> Admission {
         Admission::build(config, self.settings.clone(), self.metrics, self.log)
+            .with_alerts(self.alerts.clone())
+    }
+
+    /// The same engine notifying `alerts` of every decision (none: alerting off).
+    pub fn with_alerts(mut self, alerts: Option<Arc<Alerter>>) -> Admission {
+        self.outbound = needs_outbound(&self.config) || alerts.is_some();
+        self.alerts = alerts;
+        self
     }
 
     fn build(
@@ -126,6 +139,7 @@ impl Admission {
             cache: VerdictCache::new(settings.cache),
             clients: Clients::new(settings.secrets_dir.clone()),
             in_flight: InFlight::new(),
+            alerts: None,
             config,
             settings,
             metrics,
@@ -213,10 +227,21 @@ impl Admission {
         if self.outbound {
             self.metrics.set_cache_entries(self.cache.len() as u64);
         }
+        // §4.6 step 1: alerts describe the raw decision, before pods-only and detection mode.
+        let alert_failure = self.alerts.as_deref().and_then(|alerter| {
+            let alert = Alert::of(&evaluation, &review.request.uid, &review.request.namespace);
+            alerter.notify(&alert, deadline).err()
+        });
         let request_is_pod = review.request.kind.kind == "Pod";
-        let response =
-            AdmissionResponse::from_decision(review.request.uid, evaluation.decision.clone())
-                .apply_modes(&self.settings, request_is_pod);
+        let mut response =
+            AdmissionResponse::from_decision(review.request.uid, evaluation.decision.clone());
+        if let Some(failure) = alert_failure {
+            if self.log {
+                log_error!("denying request {}: {failure}", response.uid);
+            }
+            deny_keeping_patch(&mut response, failure.denial_message());
+        }
+        let response = response.apply_modes(&self.settings, request_is_pod);
         record::answer(self.metrics, response.allowed, Instant::now() >= deadline);
         let json = response
             .to_review_json(&review.kind, &review.api_version)
@@ -227,6 +252,14 @@ impl Admission {
             evaluation,
         })
     }
+}
+
+/// Denies `response` as Connaisseur does when a fail-on-error alert failed: a patch of the
+/// admitted decision stays in place (it matters if detection mode re-admits the request).
+fn deny_keeping_patch(response: &mut AdmissionResponse, message: String) {
+    response.allowed = false;
+    response.status =
+        AdmissionResponse::from_decision(String::new(), Decision::Deny(message)).status;
 }
 
 /// Whether any configured validator checks signatures (and so fetches data).
@@ -661,6 +694,50 @@ mod tests {
         );
         let (pod, _) = decide(POLICY, settings, &pod_review(&["my.reg/deny-me:1"]));
         assert_eq!(pod["allowed"], false);
+    }
+
+    #[test]
+    fn alerting_moves_decisions_off_the_event_loop() {
+        let (admission, _) = admission(NARROW_POLICY, Settings::default());
+        assert!(!admission.needs_worker(), "static validators only");
+        let alerting = crate::alerts::AlertsConfig {
+            cluster: "c".to_owned(),
+            admit: Vec::new(),
+            reject: Vec::new(),
+        };
+        let alerter = Alerter::new(alerting, String::new()).unwrap();
+        let admission = admission.with_alerts(Some(Arc::new(alerter)));
+        assert!(admission.needs_worker());
+        let reloaded = admission.with_config(config(NARROW_POLICY));
+        assert!(reloaded.needs_worker(), "a reload keeps alerting");
+    }
+
+    #[test]
+    fn a_failed_alert_denies_but_keeps_the_patch_for_detection_mode() {
+        let op = response::PatchOp::replace_image("/spec", "containers", 0, "pinned".to_owned());
+        let mut response =
+            AdmissionResponse::from_decision("u".to_owned(), Decision::Allow(vec![op]));
+        deny_keeping_patch(&mut response, " error sending notifications: x".to_owned());
+        assert!(!response.allowed);
+        assert!(response.patch.is_some());
+        assert_eq!(
+            response.status.as_ref().map(|s| s.message.as_str()),
+            Some(" error sending notifications: x")
+        );
+        let detection = Settings {
+            detection_mode: true,
+            ..Settings::default()
+        };
+        let readmitted = response.apply_modes(&detection, true);
+        assert!(readmitted.allowed);
+        assert!(readmitted.patch.is_some());
+        assert_eq!(
+            readmitted.warnings,
+            vec![
+                response::DETECTION_WARNING.to_owned(),
+                " error sending notifications: x".to_owned()
+            ]
+        );
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! `tastevin check-config`: load a configuration, report every problem with its YAML path
-//! and line, and exit 0 when it is valid, 1 when it is not.
+//! `tastevin check-config`: load a configuration (and, with `--alerts`, an alerting
+//! configuration), report every problem with its YAML path and line, and exit 0 when it is
+//! valid, 1 when it is not.
 
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::alerts::AlertsConfig;
 use crate::config::{Config, ConfigError, ValidatorKind};
 
 const HELP: &str = "\
-Usage: tastevin check-config [--config FILE] [--secrets DIR]
+Usage: tastevin check-config [--config FILE] [--secrets DIR] [--alerts FILE]
 
 Load a Connaisseur-format configuration (validators, policy) the way the webhook
 does at startup, and report every problem with its YAML path and line.
@@ -20,6 +22,9 @@ Options:
   -s, --secrets DIR  also check that every auth.secretName has a credential
                      file (secret.yaml or .dockerconfigjson) under DIR/<name>/
                      (the webhook reads them from /app/secrets)
+  -a, --alerts FILE  also check an alerting configuration (Connaisseur's
+                     /app/alerts/config.yaml) and the templates it names in
+                     templates/ beside it
   -h, --help         show this help and exit
 
 Exit status: 0 if the configuration is valid, 1 if it is not, 2 on a usage error.
@@ -99,17 +104,19 @@ enum Request {
     Check {
         config: Option<PathBuf>,
         secrets: Option<PathBuf>,
+        alerts: Option<PathBuf>,
     },
 }
 
 fn parse_args(args: &[String]) -> Result<Request, String> {
     let mut config = None;
     let mut secrets = None;
+    let mut alerts = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (option, value) = match arg.as_str() {
             "-h" | "--help" => return Ok(Request::Help),
-            "-c" | "--config" | "-s" | "--secrets" => {
+            "-c" | "--config" | "-s" | "--secrets" | "-a" | "--alerts" => {
                 let value = rest
                     .next()
                     .ok_or_else(|| format!("option '{arg}' requires an argument"))?;
@@ -118,6 +125,7 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
             other => match other.split_once('=') {
                 Some(("--config", value)) => ("config", value),
                 Some(("--secrets", value)) => ("secrets", value),
+                Some(("--alerts", value)) => ("alerts", value),
                 _ if other.starts_with('-') => {
                     return Err(format!("unrecognized option '{other}'"))
                 }
@@ -126,13 +134,18 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
         };
         let (slot, name) = match option {
             "c" | "config" => (&mut config, "--config"),
+            "a" | "alerts" => (&mut alerts, "--alerts"),
             _ => (&mut secrets, "--secrets"),
         };
         if slot.replace(PathBuf::from(value)).is_some() {
             return Err(format!("option '{name}' given more than once"));
         }
     }
-    Ok(Request::Check { config, secrets })
+    Ok(Request::Check {
+        config,
+        secrets,
+        alerts,
+    })
 }
 
 /// Runs `check-config` with the arguments that follow it; returns the exit code.
@@ -160,12 +173,16 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
             return 2;
         }
     };
-    let (config, secrets) = match request {
+    let (config, secrets, alerts) = match request {
         Request::Help => {
             let _ = out.write_all(HELP.as_bytes());
             return 0;
         }
-        Request::Check { config, secrets } => (config, secrets),
+        Request::Check {
+            config,
+            secrets,
+            alerts,
+        } => (config, secrets, alerts),
     };
     let (path, loaded) = match config {
         Some(path) => {
@@ -190,7 +207,7 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
         Some(dir) => config.check_secrets(dir).map(|()| config),
         None => Ok(config),
     });
-    match result {
+    let policy_code = match result {
         Ok(config) => {
             let _ = writeln!(out, "{path}: OK, {}", Summary::of(&config));
             0
@@ -208,6 +225,32 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
             }
             let count = errors.len();
             let _ = writeln!(err, "{path}: {count} error{}", plural(count));
+            1
+        }
+    };
+    let alerts_code = alerts.map_or(0, |alerts| check_alerts(&alerts, out, err));
+    policy_code.max(alerts_code)
+}
+
+/// Checks an alerting configuration as `serve --alerts-config` loads it; returns the exit code.
+fn check_alerts(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match AlertsConfig::load(path) {
+        Ok(alerts) => {
+            let receivers = alerts.admit.len() + alerts.reject.len();
+            let _ = writeln!(
+                out,
+                "{}: OK, {receivers} receiver{}",
+                path.display(),
+                plural(receivers)
+            );
+            0
+        }
+        Err(errors) => {
+            for error in &errors {
+                let _ = writeln!(err, "{error}");
+            }
+            let count = errors.len();
+            let _ = writeln!(err, "{}: {count} error{}", path.display(), plural(count));
             1
         }
     }
@@ -251,30 +294,43 @@ mod tests {
             parse_args(&args(&[])),
             Ok(Request::Check {
                 config: None,
-                secrets: None
+                secrets: None,
+                alerts: None
             })
         );
         assert_eq!(
             parse_args(&args(&["--secrets=/s", "-c", "x"])),
             Ok(Request::Check {
                 config: Some("x".into()),
-                secrets: Some("/s".into())
+                secrets: Some("/s".into()),
+                alerts: None
             })
         );
         assert!(parse_args(&args(&["-s", "a", "--secrets", "b"])).is_err());
+        assert_eq!(
+            parse_args(&args(&["-a", "alerts.yaml"])),
+            Ok(Request::Check {
+                config: None,
+                secrets: None,
+                alerts: Some("alerts.yaml".into())
+            })
+        );
+        assert!(parse_args(&args(&["--alerts=a", "-a", "b"])).is_err());
         assert_eq!(parse_args(&args(&["--help"])), Ok(Request::Help));
         assert_eq!(
             parse_args(&args(&["-c", "a.yaml"])),
             Ok(Request::Check {
                 config: Some("a.yaml".into()),
-                secrets: None
+                secrets: None,
+                alerts: None
             })
         );
         assert_eq!(
             parse_args(&args(&["--config=b.yaml"])),
             Ok(Request::Check {
                 config: Some("b.yaml".into()),
-                secrets: None
+                secrets: None,
+                alerts: None
             })
         );
         assert!(parse_args(&args(&["--config"])).is_err());
@@ -354,6 +410,39 @@ mod tests {
             err.contains("validators[0].auth.secretName: no authentication file for secret"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn alerting_configurations_are_checked_when_asked() {
+        let policy = temp_file(
+            "policy-for-alerts.yaml",
+            "validators: [{name: default, type: static}]\npolicy: [{pattern: x}]\n",
+        );
+        let alerts = temp_file(
+            "alerts.yaml",
+            "admitRequest:\n  receivers:\n    - template: nowhere\n      receiverUrl: https://x\n",
+        );
+        let empty = temp_file("no-alerts.yaml", "{}\n");
+        let (policy, alerts, empty) = (
+            policy.display().to_string(),
+            alerts.display().to_string(),
+            empty.display().to_string(),
+        );
+        let nowhere = Path::new("/nonexistent");
+        let (code, out, err) = run_captured(&["-c", &policy, "-a", &empty], nowhere);
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert!(
+            out.ends_with(&format!("{empty}: OK, 0 receivers\n")),
+            "{out}"
+        );
+        let (code, out, err) = run_captured(&["-c", &policy, "--alerts", &alerts], nowhere);
+        assert_eq!(code, 1);
+        assert!(out.contains(&format!("{policy}: OK")), "{out}");
+        assert!(
+            err.contains("admitRequest.receivers[0].template: unable to get template file"),
+            "{err}"
+        );
+        assert!(err.ends_with(&format!("{alerts}: 1 error\n")), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::{ArgError, Args};
 use crate::admission::{Admission, Settings as AdmissionSettings};
+use crate::alerts::{self, Alerter, AlertsConfig};
 use crate::config::Config;
 use crate::http::request::Limits;
 use crate::reload::{self, TlsPaths, WatchPaths, Watcher};
@@ -32,6 +33,10 @@ Options:
                                 the Kubernetes API server requires TLS
       --config FILE             policy configuration [default: /app/config/config.yaml,
                                 else the embedded default]
+      --alerts-config FILE      alerting configuration, Connaisseur format; templates are
+                                read from templates/<name>.json beside it
+                                [default: /app/alerts/config.yaml; alerting is off when
+                                that file does not exist]
       --max-connections N       open client connections at most [default: 2048, or fewer
                                 when the open-files limit is lower]
       --max-header-bytes N      request head size limit, answered 431 [default: 16384]
@@ -50,7 +55,8 @@ Options:
   -h, --help                    print this help
 
 Environment: DETECTION_MODE, RESOURCE_VALIDATION_MODE, AUTOMATIC_UNCHANGED_APPROVAL,
-AUTOMATIC_CHILD_APPROVAL, LOG_LEVEL, LOG_FORMAT, as in Connaisseur.
+AUTOMATIC_CHILD_APPROVAL, LOG_LEVEL, LOG_FORMAT, as in Connaisseur; POD_NAME is sent
+in alerts as connaisseur_pod_id.
 ";
 
 const VALUED: &[&str] = &[
@@ -58,6 +64,7 @@ const VALUED: &[&str] = &[
     "--cert",
     "--key",
     "--config",
+    "--alerts-config",
     "--max-connections",
     "--max-header-bytes",
     "--max-body-bytes",
@@ -95,6 +102,10 @@ pub fn run(raw: &[String]) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let alerts = match load_alerts(args.value("--alerts-config")) {
+        Ok(alerts) => alerts,
+        Err(code) => return code,
+    };
     let reload_interval = match secs_flag(&args, "--reload-interval", reload::DEFAULT_INTERVAL) {
         Ok(i) => i,
         Err(e) => return usage_error(&e),
@@ -130,7 +141,8 @@ pub fn run(raw: &[String]) -> i32 {
         };
         (Watcher::new(paths, &config), reload_interval)
     });
-    let admission = Arc::new(Admission::new(Arc::new(config), admission_settings));
+    let admission =
+        Arc::new(Admission::new(Arc::new(config), admission_settings).with_alerts(alerts));
     let settings = Settings {
         tls,
         reload,
@@ -223,6 +235,50 @@ fn load_config(path: Option<&str>) -> Result<Config, i32> {
             for e in errors {
                 log_error!("{}: {e}", path.display());
             }
+            Err(1)
+        }
+    }
+}
+
+/// The alerter of the alerting configuration at `path` (else the default path), or `None`
+/// when it has no receivers or the default file does not exist. Like Connaisseur, a file
+/// that does not load stops the start.
+fn load_alerts(path: Option<&str>) -> Result<Option<Arc<Alerter>>, i32> {
+    let path = match path {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let default = Path::new(alerts::DEFAULT_PATH);
+            if !default.exists() {
+                log_info!("no {}: alerting is off", alerts::DEFAULT_PATH);
+                return Ok(None);
+            }
+            default.to_path_buf()
+        }
+    };
+    let config = AlertsConfig::load(&path).map_err(|errors| {
+        for e in errors {
+            log_error!("{e}");
+        }
+        1
+    })?;
+    if config.is_empty() {
+        log_info!(
+            "alerting configuration {} has no receivers: alerting is off",
+            path.display()
+        );
+        return Ok(None);
+    }
+    let receivers = config.admit.len() + config.reject.len();
+    match Alerter::from_env(config) {
+        Ok(alerter) => {
+            log_info!(
+                "alerting configuration loaded from {}: {receivers} receiver(s)",
+                path.display()
+            );
+            Ok(Some(Arc::new(alerter)))
+        }
+        Err(e) => {
+            log_error!("cannot set up alerting: {e}");
             Err(1)
         }
     }

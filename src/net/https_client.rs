@@ -5,7 +5,9 @@
 //! that is left, so a silent server costs at most that. Connections are kept alive per
 //! origin in a small shared pool and reused when the previous response was read in full; a
 //! reused connection the server closed in the meantime is retried once on a fresh one (only
-//! GET and HEAD are sent, so a retry is always safe). Bodies are read under a hard limit.
+//! GET and HEAD are sent that way, so a retry is always safe). A POST ([`HttpsClient::post`],
+//! for alert notifications) always goes on a fresh connection of its own and is never
+//! retried. Bodies are read under a hard limit.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -227,11 +229,12 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .flatten()
 }
 
-/// The two methods a registry client needs.
+/// The two methods a registry client needs, and POST for notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Get,
     Head,
+    Post,
 }
 
 impl Method {
@@ -239,6 +242,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
+            Method::Post => "POST",
         }
     }
 }
@@ -424,6 +428,37 @@ impl HttpsClient {
                 }
                 Ok(response)
             }
+            Err(Failure::Stale) => Err(HttpError::Io {
+                host: url.origin.authority(),
+                reason: "the server closed the connection without answering".to_string(),
+            }),
+            Err(Failure::Fatal(e)) => Err(e),
+        }
+    }
+
+    /// POSTs `body` to `url` with `headers` (a `Content-Length` is added) on a fresh
+    /// connection that is closed afterwards: no pooling, no retry, no redirect, since a POST
+    /// must not be sent twice. Not counted as a registry request in the metrics.
+    pub fn post(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+        body: &[u8],
+        max_body: usize,
+        deadline: Instant,
+    ) -> Result<Response, HttpError> {
+        if !url.origin.https && !self.allow_http {
+            return Err(HttpError::PlainHttpNotAllowed {
+                host: url.origin.authority(),
+            });
+        }
+        let mut headers = headers.to_vec();
+        headers.push(("Content-Length".to_string(), body.len().to_string()));
+        let mut request = encode_request(Method::Post, url, &headers);
+        request.extend_from_slice(body);
+        let mut connection = Connection::open(&url.origin, &self.tls, deadline)?;
+        match connection.round_trip(&request, Method::Post, url, max_body, deadline) {
+            Ok((response, _)) => Ok(response),
             Err(Failure::Stale) => Err(HttpError::Io {
                 host: url.origin.authority(),
                 reason: "the server closed the connection without answering".to_string(),
@@ -911,5 +946,45 @@ mod tests {
             e.to_string().contains("exceeds the limit of 10 bytes"),
             "{e}"
         );
+    }
+    #[test]
+    fn post_sends_its_body_on_a_fresh_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut received = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !received.ends_with(b"{\"a\":1}") {
+                let n = tcp.read(&mut buf).unwrap();
+                assert!(n > 0, "{}", String::from_utf8_lossy(&received));
+                received.extend_from_slice(&buf[..n]);
+            }
+            tcp.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\nnope")
+                .unwrap();
+            String::from_utf8(received).unwrap()
+        });
+        let client = HttpsClient::new(tls_config(None).unwrap(), true);
+        let url = Url::parse(&format!("http://{addr}/hook")).unwrap();
+        let headers = [("Content-Type".to_string(), "application/json".to_string())];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let response = client
+            .post(&url, &headers, b"{\"a\":1}", 100, deadline)
+            .unwrap();
+        assert_eq!((response.status, response.body), (500, b"nope".to_vec()));
+        let request = server.join().unwrap();
+        assert!(request.starts_with("POST /hook HTTP/1.1\r\n"), "{request}");
+        assert!(
+            request.contains("\r\nContent-Type: application/json\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("\r\nContent-Length: 7\r\n\r\n{"),
+            "{request}"
+        );
+        let refused = HttpsClient::new(tls_config(None).unwrap(), false)
+            .post(&url, &headers, b"{}", 100, deadline)
+            .unwrap_err();
+        assert!(matches!(refused, HttpError::PlainHttpNotAllowed { .. }));
     }
 }

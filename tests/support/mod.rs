@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod notary;
 pub mod notary_proxy;
 pub mod procfs;
+pub mod receiver;
 pub mod registry;
 pub mod requests;
 pub mod tuf_resign;
