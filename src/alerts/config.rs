@@ -8,12 +8,12 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::notification::Stream;
 use super::template::{Template, TemplateError};
+use crate::config::Yaml11Bool;
 use crate::net::https_client::Url;
 
 /// Where Connaisseur's chart mounts the alerting configuration.
@@ -271,7 +271,7 @@ struct RawReceiver {
     priority: Option<i64>,
     custom_headers: Option<Vec<String>>,
     payload_fields: Option<Map<String, Value>>,
-    fail_if_alert_sending_fails: Option<GoYamlBool>,
+    fail_if_alert_sending_fails: Option<Yaml11Bool>,
 }
 
 impl RawReceiver {
@@ -421,33 +421,6 @@ fn headers_with_defaults(custom: Vec<(String, String)>) -> Vec<(String, String)>
         }
     }
     headers
-}
-
-/// A boolean as Go's yaml.v3 decodes one: `true`/`false` and the YAML 1.1 spellings
-/// (`True`, `yes`, `on`, …), as Connaisseur's sample configuration writes them.
-struct GoYamlBool(bool);
-
-impl<'de> Deserialize<'de> for GoYamlBool {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct BoolVisitor;
-        impl Visitor<'_> for BoolVisitor {
-            type Value = GoYamlBool;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a boolean (true/false, yes/no, on/off)")
-            }
-            fn visit_bool<E: de::Error>(self, value: bool) -> Result<GoYamlBool, E> {
-                Ok(GoYamlBool(value))
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<GoYamlBool, E> {
-                match value {
-                    "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(GoYamlBool(true)),
-                    "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(GoYamlBool(false)),
-                    _ => Err(E::invalid_value(de::Unexpected::Str(value), &self)),
-                }
-            }
-        }
-        deserializer.deserialize_any(BoolVisitor)
-    }
 }
 
 #[cfg(test)]

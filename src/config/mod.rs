@@ -41,6 +41,7 @@ pub use validator::{
     CosignConfig, NotaryV1Config, NotationConfig, Validator, ValidatorKind, DEFAULT_NOTARY_HOST,
     DEFAULT_REKOR_HOST, DEFAULT_VALIDATOR,
 };
+pub use yaml::Yaml11Bool;
 
 use rule::RawRule;
 use validator::{RawValidator, ValidatorHead, ValidatorType};
