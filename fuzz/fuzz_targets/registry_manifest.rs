@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let descriptors = match &parsed {
-        Manifest::Image { kind, config, layers } => {
+        Manifest::Image {
+            kind,
+            config,
+            layers,
+        } => {
             assert!(!kind.is_index());
             assert!(manifest::is_sha256_digest(&config.digest));
             layers
@@ -33,6 +37,8 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     assert!(descriptors.len() <= MAX_DESCRIPTORS);
-    assert!(descriptors.iter().all(|d| manifest::is_sha256_digest(&d.digest)));
+    assert!(descriptors
+        .iter()
+        .all(|d| manifest::is_sha256_digest(&d.digest)));
     assert_eq!(manifest::sha256_digest(bytes).len(), 71);
 });

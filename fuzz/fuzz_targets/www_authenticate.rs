@@ -16,6 +16,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(challenge.params.iter().all(|(name, _)| !name.is_empty()));
     let rendered = challenge.render();
     if rendered.len() <= MAX_CHALLENGE_LEN {
-        assert_eq!(Challenge::parse(&rendered).as_ref(), Ok(&challenge), "{rendered:?}");
+        assert_eq!(
+            Challenge::parse(&rendered).as_ref(),
+            Ok(&challenge),
+            "{rendered:?}"
+        );
     }
 });
