@@ -13,7 +13,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use tastevin::crypto::PublicKey;
 use tastevin::validators::cosign::{
-    payload, verify, CosignPolicy, SignatureLayer, RootVerifier, TransparencyLog, TrustedRoot,
+    payload, verify, CosignPolicy, RootVerifier, SignatureLayer, TransparencyLog, TrustedRoot,
 };
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -14,7 +14,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use tastevin::crypto::PublicKey;
 use tastevin::validators::cosign::{
-    verify, Bundle, CosignPolicy, SignatureLayer, RootVerifier, TransparencyLog, TrustedRoot,
+    verify, Bundle, CosignPolicy, RootVerifier, SignatureLayer, TransparencyLog, TrustedRoot,
     PUBLIC_GOOD_REKOR_KEY,
 };
 
