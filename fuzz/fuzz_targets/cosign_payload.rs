@@ -13,7 +13,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use tastevin::crypto::PublicKey;
 use tastevin::validators::cosign::{
-    payload, verify, CosignPolicy, SignatureLayer, TransparencyLog, TrustedKey,
+    payload, verify, CosignPolicy, RootVerifier, SignatureLayer, TransparencyLog, TrustedRoot,
 };
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -39,9 +39,9 @@ fuzz_target!(|data: &[u8]| {
         certificate: None,
         chain: None,
     };
-    let roots = [TrustedKey {
+    let roots = [TrustedRoot {
         name: "fuzz".to_owned(),
-        key: public.clone(),
+        verifier: RootVerifier::Key(public.clone()),
     }];
     let policy = CosignPolicy {
         threshold: None,

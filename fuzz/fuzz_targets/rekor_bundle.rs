@@ -14,7 +14,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use tastevin::crypto::PublicKey;
 use tastevin::validators::cosign::{
-    verify, Bundle, CosignPolicy, SignatureLayer, TransparencyLog, TrustedKey,
+    verify, Bundle, CosignPolicy, RootVerifier, SignatureLayer, TransparencyLog, TrustedRoot,
     PUBLIC_GOOD_REKOR_KEY,
 };
 
@@ -82,9 +82,9 @@ fuzz_target!(|data: &[u8]| {
         certificate: None,
         chain: None,
     };
-    let roots = [TrustedKey {
+    let roots = [TrustedRoot {
         name: "fuzz".to_owned(),
-        key: keys.public_good.clone(),
+        verifier: RootVerifier::Key(keys.public_good.clone()),
     }];
     let policy = CosignPolicy {
         threshold: Some(1),

@@ -42,7 +42,7 @@ impl Signer {
         Signer::Ed25519(Ed25519KeyPair::generate().expect("Ed25519 key"))
     }
 
-    fn spki_der(&self) -> Vec<u8> {
+    pub fn spki_der(&self) -> Vec<u8> {
         match self {
             Signer::Ecdsa(key) => key.public_key().as_der().expect("SPKI").as_ref().to_vec(),
             Signer::Ed25519(key) => key.public_key().as_der().expect("SPKI").as_ref().to_vec(),
@@ -119,8 +119,9 @@ pub fn layer(signer: &Signer, payload: &[u8], rekor: Option<&Signer>) -> Signatu
     SignatureBlob::simple_signing(payload, &borrowed)
 }
 
-/// A Rekor bundle for a `hashedrekord` entry of this signature, timestamped by `rekor`.
-fn bundle(rekor: &Signer, payload: &[u8], signature: &[u8], signer_pem: &str) -> String {
+/// A Rekor bundle for a `hashedrekord` entry of this signature, timestamped by `rekor` at
+/// 1_700_000_000; `signer_pem` is the public key or, keyless, the signing certificate.
+pub fn bundle(rekor: &Signer, payload: &[u8], signature: &[u8], signer_pem: &str) -> String {
     let body = serde_json::json!({
         "apiVersion": "0.0.1",
         "kind": "hashedrekord",

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod cosign;
 pub mod decision;
+pub mod fulcio;
 pub mod metrics;
 pub mod notary;
 pub mod notary_proxy;

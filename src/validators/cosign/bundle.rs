@@ -1,7 +1,8 @@
 //! The Rekor bundle cosign attaches to a signature (`dev.sigstore.cosign/bundle`), verified
 //! offline: the SignedEntryTimestamp is the log's signature over the canonical JSON of the
 //! entry's `{body, integratedTime, logID, logIndex}`, and the entry body (a `hashedrekord`
-//! or `rekord`) must record this payload's SHA-256, this signature and the signer's key.
+//! or `rekord`) must record this payload's SHA-256, this signature and the signer's key (or,
+//! for keyless signatures, the signing certificate).
 
 use std::fmt;
 
@@ -9,7 +10,7 @@ use aws_lc_rs::digest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
 use serde::{Deserialize, Serialize};
 
 use super::scheme;
@@ -39,6 +40,8 @@ pub enum BundleError {
     OtherSignature,
     /// The entry records another signing key (or a certificate).
     OtherKey,
+    /// The entry records another signing certificate (or a key).
+    OtherCertificate,
 }
 
 impl fmt::Display for BundleError {
@@ -63,6 +66,9 @@ impl fmt::Display for BundleError {
             }
             BundleError::OtherKey => {
                 f.write_str("transparency log entry records another public key")
+            }
+            BundleError::OtherCertificate => {
+                f.write_str("transparency log entry records another signing certificate")
             }
         }
     }
@@ -146,6 +152,8 @@ pub struct LogEntry {
     /// The logged PEM public key as DER, `None` when the entry holds something else (a
     /// keyless certificate).
     public_key: Option<Vec<u8>>,
+    /// The logged PEM certificate as DER, `None` when the entry holds a key.
+    certificate: Option<Vec<u8>>,
 }
 
 impl Bundle {
@@ -202,12 +210,16 @@ impl Bundle {
         let public_key = SubjectPublicKeyInfoDer::from_pem_slice(&key_pem)
             .ok()
             .map(|der| der.as_ref().to_vec());
+        let certificate = CertificateDer::from_pem_slice(&key_pem)
+            .ok()
+            .map(|der| der.as_ref().to_vec());
         Ok(LogEntry {
             log_index: self.payload.log_index,
             integrated_time: self.payload.integrated_time,
             payload_sha256: hash.value,
             signature,
             public_key,
+            certificate,
         })
     }
 }
@@ -220,6 +232,29 @@ impl LogEntry {
         signature: &[u8],
         signer: &PublicKey,
     ) -> Result<(), BundleError> {
+        self.binds_signature(payload, signature)?;
+        if self.public_key.as_deref() != Some(signer.spki_der()) {
+            return Err(BundleError::OtherKey);
+        }
+        Ok(())
+    }
+
+    /// Whether the entry records exactly this payload, signature and signing certificate
+    /// (DER), as cosign logs keyless signatures.
+    pub fn binds_certificate(
+        &self,
+        payload: &[u8],
+        signature: &[u8],
+        certificate: &[u8],
+    ) -> Result<(), BundleError> {
+        self.binds_signature(payload, signature)?;
+        if self.certificate.as_deref() != Some(certificate) {
+            return Err(BundleError::OtherCertificate);
+        }
+        Ok(())
+    }
+
+    fn binds_signature(&self, payload: &[u8], signature: &[u8]) -> Result<(), BundleError> {
         let payload_sha256 = digest::digest(&digest::SHA256, payload);
         if !self
             .payload_sha256
@@ -229,9 +264,6 @@ impl LogEntry {
         }
         if self.signature != signature {
             return Err(BundleError::OtherSignature);
-        }
-        if self.public_key.as_deref() != Some(signer.spki_der()) {
-            return Err(BundleError::OtherKey);
         }
         Ok(())
     }
@@ -403,17 +435,40 @@ mod tests {
     }
 
     #[test]
-    fn a_certificate_in_the_entry_is_not_the_key() {
+    fn a_certificate_in_the_entry_binds_only_that_certificate() {
         let s = setup();
-        let cert = match rcgen::generate_simple_self_signed(vec!["signer.test".to_owned()]) {
-            Ok(certified) => certified.cert.pem(),
-            Err(e) => panic!("rcgen: {e}"),
+        let certificate =
+            |name: &str| match rcgen::generate_simple_self_signed(vec![name.to_owned()]) {
+                Ok(certified) => certified.cert,
+                Err(e) => panic!("rcgen: {e}"),
+            };
+        let (logged, other) = (certificate("signer.test"), certificate("other.test"));
+        let body = hashedrekord(&s.payload, &s.signature, &logged.pem());
+        let entry = match verified(&bundle(&s.rekor, body), &s.rekor.public_key()) {
+            Ok(entry) => entry,
+            Err(e) => panic!("{e}"),
         };
-        let body = hashedrekord(&s.payload, &s.signature, &cert);
-        let entry = verified(&bundle(&s.rekor, body), &s.rekor.public_key());
         assert_eq!(
-            entry.map(|e| e.binds(&s.payload, &s.signature, &s.signer.public_key())),
-            Ok(Err(BundleError::OtherKey))
+            entry.binds(&s.payload, &s.signature, &s.signer.public_key()),
+            Err(BundleError::OtherKey)
+        );
+        assert_eq!(
+            entry.binds_certificate(&s.payload, &s.signature, logged.der()),
+            Ok(())
+        );
+        assert_eq!(
+            entry.binds_certificate(&s.payload, &s.signature, other.der()),
+            Err(BundleError::OtherCertificate)
+        );
+        assert_eq!(
+            entry.binds_certificate(b"other", &s.signature, logged.der()),
+            Err(BundleError::OtherPayload)
+        );
+        let key_entry = hashedrekord(&s.payload, &s.signature, &s.signer.public_key_pem());
+        let key_entry = verified(&bundle(&s.rekor, key_entry), &s.rekor.public_key());
+        assert_eq!(
+            key_entry.map(|e| e.binds_certificate(&s.payload, &s.signature, logged.der())),
+            Ok(Err(BundleError::OtherCertificate))
         );
     }
 

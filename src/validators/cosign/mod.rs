@@ -1,13 +1,17 @@
-//! cosign signatures made with a key: fetched from the registry, verified offline.
+//! cosign signatures made with a key or keyless (a Fulcio certificate): fetched from the
+//! registry, verified offline.
 //!
 //! [`CosignVerifier::from_config`] turns a validator and a rule's options into keys and a
 //! policy; [`CosignVerifier::verify`] (or [`verify`]) judges the fetched
 //! [`SignatureLayer`]s against the digest the registry resolved.
 
 pub mod bundle;
+pub mod identity;
+pub mod keyless;
 pub mod layer;
 pub mod payload;
 mod scheme;
+pub mod sct;
 pub mod setup;
 pub mod verify;
 
@@ -16,6 +20,6 @@ pub use layer::SignatureLayer;
 pub use payload::{Claims, PayloadError};
 pub use setup::CosignVerifier;
 pub use verify::{
-    verify, CosignError, CosignPolicy, RootEvidence, SignatureEvidence, TransparencyLog,
-    TrustedKey, Verified,
+    verify, CosignError, CosignPolicy, HostValue, RootEvidence, RootVerifier, SignatureEvidence,
+    TransparencyLog, TrustedRoot, Verified,
 };

@@ -1,9 +1,17 @@
 //! From configuration to a ready verifier: which trust roots a rule evaluates, their keys,
-//! the effective threshold and the Rekor key (§5.3 A–D of the Connaisseur spec).
+//! the effective threshold and the Rekor key (§5.3 A–D of the Connaisseur spec), and for
+//! keyless roots the Fulcio roots and CT log key, all from the configuration.
+
+use std::sync::Arc;
 
 use super::bundle::PUBLIC_GOOD_REKOR_KEY;
+use super::identity::ExpectedIdentity;
+use super::keyless::{FulcioTrust, KeylessRoot};
 use super::layer::SignatureLayer;
-use super::verify::{self, CosignError, CosignPolicy, TransparencyLog, TrustedKey, Verified};
+use super::verify::{
+    self, CosignError, CosignPolicy, HostValue, RootVerifier, TransparencyLog, TrustedRoot,
+    Verified,
+};
 use crate::config::{
     resolve_trust_roots, CosignConfig, KeyRef, RuleOptions, TrustRoot, TrustRootMaterial,
     ALL_TRUST_ROOTS,
@@ -13,7 +21,7 @@ use crate::crypto::PublicKey;
 /// The keys and policy one rule applies with one cosign validator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CosignVerifier {
-    pub roots: Vec<TrustedKey>,
+    pub roots: Vec<TrustedRoot>,
     pub policy: CosignPolicy,
 }
 
@@ -48,10 +56,12 @@ impl CosignVerifier {
         })?;
         // Duplicate root names under "*" are one root, the first of that name, as for every
         // other lookup by name.
-        let mut roots: Vec<TrustedKey> = Vec::with_capacity(resolved.len());
+        let mut roots: Vec<TrustedRoot> = Vec::with_capacity(resolved.len());
+        // Built once, when the first keyless root needs it.
+        let mut fulcio: Option<Arc<FulcioTrust>> = None;
         for root in resolved {
             if roots.iter().all(|known| known.name != root.name) {
-                roots.push(trusted_key(root)?);
+                roots.push(trusted_root(root, config, options, &mut fulcio)?);
             }
         }
         let threshold = match (all, requested) {
@@ -103,7 +113,12 @@ fn count(names: &[String]) -> u64 {
     u64::try_from(names.len()).unwrap_or(u64::MAX)
 }
 
-fn trusted_key(root: &TrustRoot) -> Result<TrustedKey, CosignError> {
+fn trusted_root(
+    root: &TrustRoot,
+    config: &CosignConfig,
+    options: &RuleOptions,
+    fulcio: &mut Option<Arc<FulcioTrust>>,
+) -> Result<TrustedRoot, CosignError> {
     let unusable = |reason: String| CosignError::UnusableRoot {
         root: root.name.clone(),
         reason,
@@ -119,10 +134,16 @@ fn trusted_key(root: &TrustRoot) -> Result<TrustedKey, CosignError> {
                     .to_owned(),
             ))
         }
-        TrustRootMaterial::Keyless(_) => {
-            return Err(unusable(
-                "keyless (Fulcio certificate) verification is not supported yet".to_owned(),
-            ))
+        TrustRootMaterial::Keyless(keyless) => {
+            let identity = ExpectedIdentity::new(keyless).map_err(unusable)?;
+            let trust = match fulcio {
+                Some(trust) => Arc::clone(trust),
+                None => Arc::clone(fulcio.insert(fulcio_trust(config, options)?)),
+            };
+            return Ok(TrustedRoot {
+                name: root.name.clone(),
+                verifier: RootVerifier::Keyless(Box::new(KeylessRoot { identity, trust })),
+            });
         }
         TrustRootMaterial::Cert { .. } => {
             return Err(unusable(
@@ -130,10 +151,37 @@ fn trusted_key(root: &TrustRoot) -> Result<TrustedKey, CosignError> {
             ))
         }
     };
-    Ok(TrustedKey {
+    Ok(TrustedRoot {
         name: root.name.clone(),
-        key,
+        verifier: RootVerifier::Key(key),
     })
+}
+
+/// What keyless roots trust. Every value comes from `host.*`: without Sigstore TUF there is
+/// nothing to fall back on, so a missing one is named rather than guessed.
+fn fulcio_trust(
+    config: &CosignConfig,
+    options: &RuleOptions,
+) -> Result<Arc<FulcioTrust>, CosignError> {
+    let roots = config
+        .fulcio_roots
+        .as_deref()
+        .ok_or(CosignError::MissingHostValue(HostValue::FulcioCert))?;
+    if options.verify_in_transparency_log && config.rekor_public_key.is_none() {
+        return Err(CosignError::MissingHostValue(HostValue::RekorPubkey));
+    }
+    let ct_log = if options.verify_sct {
+        let der = config
+            .ct_log_public_key
+            .as_ref()
+            .ok_or(CosignError::MissingHostValue(HostValue::CtLogPubkey))?;
+        Some(PublicKey::from_spki_der(der).map_err(CosignError::CtLogKey)?)
+    } else {
+        None
+    };
+    FulcioTrust::new(roots, ct_log)
+        .map(Arc::new)
+        .map_err(CosignError::FulcioRoots)
 }
 
 #[cfg(test)]
@@ -294,8 +342,80 @@ mod tests {
         assert!(
             matches!(error("broken"), Err(e) if e.starts_with("error getting verifiers: trust root broken: invalid public key"))
         );
+        assert_eq!(
+            error("who"),
+            Err("error getting fulcio roots: host.fulcioCert is not configured; keyless trust roots need the Fulcio root certificate(s) there (Sigstore TUF is not supported)".to_owned())
+        );
+    }
+
+    /// A validator `sig` with one keyless root `who`, `host` YAML and the rule's `with`.
+    fn keyless_config(host: &str, identity: &str, with: &str) -> Config {
+        let text = format!(
+            "validators:\n- name: sig\n  type: cosign\n{host}  trustRoots:\n  - name: who\n    keyless: {identity}\npolicy:\n- pattern: \"*:*\"\n  validator: sig\n  with: {with}\n"
+        );
+        match Config::from_yaml(&text) {
+            Ok(config) => config,
+            Err(errors) => panic!("{text}\n{errors:?}"),
+        }
+    }
+
+    #[test]
+    fn keyless_roots_need_every_host_value_they_use() {
+        let fulcio = super::super::keyless::fixtures::TestFulcio::new();
+        let (rekor, ct_log) = (TestSigner::p256(), TestSigner::p256());
+        let fulcio_cert = format!("    fulcioCert: |\n{}", indent(&fulcio.root_pem, 6));
+        let rekor_key = format!("    rekorPubkey: |\n{}", indent(&rekor.public_key_pem(), 6));
+        let ct_key = format!(
+            "    ctLogPubkey: |\n{}",
+            indent(&ct_log.public_key_pem(), 6)
+        );
+        let identity = "{issuer: i, subjectRegex: s}";
+        let outcome = |host: &[&str], with: &str| {
+            let host = format!("  host:\n{}", host.concat());
+            verifier(&keyless_config(&host, identity, with)).map_err(|e| e.to_string())
+        };
+        let defaults = "{trustRoot: who}";
+        let missing = |result: Result<CosignVerifier, String>, value: &str| {
+            assert!(
+                matches!(&result, Err(e) if e.contains(&format!("{value} is not configured"))),
+                "{value}: {result:?}"
+            );
+        };
+        missing(outcome(&[&rekor_key, &ct_key], defaults), "host.fulcioCert");
+        missing(
+            outcome(&[&fulcio_cert, &ct_key], defaults),
+            "host.rekorPubkey",
+        );
+        missing(
+            outcome(&[&fulcio_cert, &rekor_key], defaults),
+            "host.ctLogPubkey",
+        );
+        assert!(outcome(&[&fulcio_cert, &rekor_key, &ct_key], defaults).is_ok());
+        assert!(outcome(
+            &[&fulcio_cert],
+            "{trustRoot: who, verifySCT: false, verifyInTransparencyLog: false}"
+        )
+        .is_ok());
+        // Key roots keep working without any of them.
+        assert!(verifier(&config(&keys(), "", "{trustRoot: alice}")).is_ok());
+    }
+
+    #[test]
+    fn invalid_identity_regexes_are_explained() {
+        let fulcio = super::super::keyless::fixtures::TestFulcio::new();
+        let host = format!(
+            "  host:\n    fulcioCert: |\n{}",
+            indent(&fulcio.root_pem, 6)
+        );
+        let with = "{trustRoot: who, verifySCT: false, verifyInTransparencyLog: false}";
+        let result = verifier(&keyless_config(
+            &host,
+            "{issuer: i, subjectRegex: \"a(\"}",
+            with,
+        ));
         assert!(
-            matches!(error("who"), Err(e) if e.contains("keyless") && e.contains("not supported yet"))
+            matches!(&result, Err(e) if e.to_string().starts_with("error getting verifiers: trust root who: keyless subjectRegex \"a(\" is not a valid regular expression")),
+            "{result:?}"
         );
     }
 

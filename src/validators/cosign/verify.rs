@@ -2,16 +2,20 @@
 //! signature for the resolved digest, and whether that satisfies the rule's threshold and
 //! required roots (Connaisseur 2.x semantics: distinct roots are counted, not signatures).
 //!
-//! A signature counts for a root when it verifies under the root's key, its payload is a
-//! cosign simple-signing payload for exactly the digest resolved from the registry, and,
-//! with the transparency log on, its Rekor bundle verifies and records this very signature.
+//! A signature counts for a root when it verifies under the root's key (for a keyless root:
+//! under the key of a Fulcio certificate the root accepts), its payload is a cosign
+//! simple-signing payload for exactly the digest resolved from the registry, and, with the
+//! transparency log on, its Rekor bundle verifies and records this very signature (and
+//! certificate).
 
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::bundle::{Bundle, BundleError, LogEntry};
+use super::keyless::KeylessRoot;
 use super::layer::SignatureLayer;
 use super::payload::{self, Claims, PayloadError};
 use super::scheme;
@@ -22,11 +26,20 @@ use crate::crypto::{KeyError, PublicKey};
 /// signature manifest with many layers cannot make the message unbounded.
 const MAX_LISTED_REASONS: usize = 8;
 
-/// A trust root's name and its key.
+/// A trust root's name and what its signatures are checked with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrustedKey {
+pub struct TrustedRoot {
     pub name: String,
-    pub key: PublicKey,
+    pub verifier: RootVerifier,
+}
+
+/// How a trust root recognises its signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootVerifier {
+    /// A public key (`key`).
+    Key(PublicKey),
+    /// A Fulcio certificate identity (`keyless`).
+    Keyless(Box<KeylessRoot>),
 }
 
 /// Whether signatures must be proven to be in the transparency log.
@@ -91,6 +104,12 @@ pub enum CosignError {
     },
     /// `host.rekorPubkey` (or the built-in key) is not a usable key.
     RekorKey(KeyError),
+    /// `host.ctLogPubkey` is not a usable key.
+    CtLogKey(KeyError),
+    /// `host.fulcioCert` cannot be used as trust anchors.
+    FulcioRoots(String),
+    /// A keyless root is evaluated but a `host.*` value it needs is not configured.
+    MissingHostValue(HostValue),
     ThresholdNotReached {
         found: usize,
         threshold: usize,
@@ -114,6 +133,20 @@ impl fmt::Display for CosignError {
                 f,
                 "error setting up cosign options: error getting rekor public keys: {error}"
             ),
+            CosignError::CtLogKey(error) => write!(
+                f,
+                "error setting up cosign options: error getting ct log public keys: {error}"
+            ),
+            CosignError::FulcioRoots(reason) => write!(f, "error getting fulcio roots: {reason}"),
+            CosignError::MissingHostValue(HostValue::FulcioCert) => f.write_str(
+                "error getting fulcio roots: host.fulcioCert is not configured; keyless trust roots need the Fulcio root certificate(s) there (Sigstore TUF is not supported)",
+            ),
+            CosignError::MissingHostValue(HostValue::CtLogPubkey) => f.write_str(
+                "error setting up cosign options: error getting ct log public keys: host.ctLogPubkey is not configured; keyless trust roots need the CT log public key there to check the certificates' SCTs, or verifySCT: false (Sigstore TUF is not supported)",
+            ),
+            CosignError::MissingHostValue(HostValue::RekorPubkey) => f.write_str(
+                "error setting up cosign options: error getting rekor public keys: host.rekorPubkey is not configured; keyless trust roots need the Rekor public key there, or verifyInTransparencyLog: false (Sigstore TUF is not supported)",
+            ),
             CosignError::ThresholdNotReached { found, threshold } => {
                 write!(f, "validation threshold not reached ({found}/{threshold})")
             }
@@ -128,6 +161,14 @@ impl fmt::Display for CosignError {
 }
 
 impl std::error::Error for CosignError {}
+
+/// A `host.*` value of the cosign validator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostValue {
+    FulcioCert,
+    CtLogPubkey,
+    RekorPubkey,
+}
 
 /// The root-independent facts about one layer, computed once.
 struct Candidate<'a> {
@@ -176,25 +217,62 @@ impl<'a> Candidate<'a> {
         }
     }
 
-    /// Whether this layer (number `layer`) is a valid signature by `key` for `digest`.
+    /// Whether this layer (number `layer`) is a valid signature by `verifier` for `digest`.
     fn check(
         &self,
         layer: usize,
-        key: &PublicKey,
+        verifier: &RootVerifier,
         digest: &str,
     ) -> Result<SignatureEvidence, String> {
         let signature = self.signature.as_ref()?;
-        scheme::verify(key, &self.layer.payload, signature).map_err(|e| e.to_string())?;
-        let log_entry = match &self.log_entry {
-            None => None,
-            Some(Err(problem)) => return Err(problem.to_string()),
-            Some(Ok(entry)) => {
-                entry
-                    .binds(&self.layer.payload, signature, key)
+        let payload = &self.layer.payload;
+        let logged = || match &self.log_entry {
+            None => Ok(None),
+            Some(Err(problem)) => Err(problem.to_string()),
+            Some(Ok(entry)) => Ok(Some(entry)),
+        };
+        let log_entry = match verifier {
+            RootVerifier::Key(key) => {
+                scheme::verify(key, payload, signature).map_err(|e| e.to_string())?;
+                let log_entry = logged()?;
+                if let Some(entry) = log_entry {
+                    entry
+                        .binds(payload, signature, key)
+                        .map_err(|e| e.to_string())?;
+                }
+                log_entry
+            }
+            RootVerifier::Keyless(root) => {
+                let log_entry = logged()?;
+                // The certificate must have been valid when the log integrated the
+                // signature; without the log (verifyInTransparencyLog: false) cosign
+                // checks it now.
+                let at = match log_entry {
+                    Some(entry) => u64::try_from(entry.integrated_time).map_err(|_| {
+                        format!(
+                            "transparency log entry has a negative integrated time {}",
+                            entry.integrated_time
+                        )
+                    })?,
+                    None => unix_now(),
+                };
+                let certificate = root
+                    .certify(
+                        self.layer.certificate.as_deref(),
+                        self.layer.chain.as_deref(),
+                        at,
+                    )
                     .map_err(|e| e.to_string())?;
-                Some((entry.log_index, entry.integrated_time))
+                scheme::verify(&certificate.key, payload, signature).map_err(|e| e.to_string())?;
+                if let Some(entry) = log_entry {
+                    entry
+                        .binds_certificate(payload, signature, &certificate.der)
+                        .map_err(|e| e.to_string())?;
+                }
+                log_entry
             }
         };
+        let log_entry = log_entry.map(|entry| (entry.log_index, entry.integrated_time));
         let claims = self.claims.as_ref().map_err(ToString::to_string)?;
         if claims.digest != digest {
             return Err(format!(
@@ -215,7 +293,7 @@ impl<'a> Candidate<'a> {
 pub fn verify(
     layers: &[SignatureLayer],
     resolved_digest: &str,
-    roots: &[TrustedKey],
+    roots: &[TrustedRoot],
     policy: &CosignPolicy,
 ) -> Result<Verified, CosignError> {
     let candidates: Vec<Candidate> = layers
@@ -226,7 +304,7 @@ pub fn verify(
         .iter()
         .map(|root| RootEvidence {
             root: root.name.clone(),
-            outcome: root_outcome(&candidates, &root.key, resolved_digest),
+            outcome: root_outcome(&candidates, &root.verifier, resolved_digest),
         })
         .collect();
     // Distinct names: a root listed twice (by the caller or the configuration) is one root.
@@ -269,17 +347,23 @@ pub fn verify(
     })
 }
 
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
 /// The valid signatures of one root, or `no matching signatures: <why, per layer>`.
 fn root_outcome(
     candidates: &[Candidate],
-    key: &PublicKey,
+    verifier: &RootVerifier,
     digest: &str,
 ) -> Result<Vec<SignatureEvidence>, String> {
     let mut valid = Vec::new();
     let mut reasons = Vec::new();
     for (index, candidate) in candidates.iter().enumerate() {
         let layer = index + 1;
-        match candidate.check(layer, key, digest) {
+        match candidate.check(layer, verifier, digest) {
             Ok(evidence) => valid.push(evidence),
             Err(reason) => reasons.push(format!("signature {layer}: {reason}")),
         }
@@ -330,10 +414,10 @@ mod tests {
         }
     }
 
-    fn root(name: &str, signer: &TestSigner) -> TrustedKey {
-        TrustedKey {
+    fn root(name: &str, signer: &TestSigner) -> TrustedRoot {
+        TrustedRoot {
             name: name.to_owned(),
-            key: signer.public_key(),
+            verifier: RootVerifier::Key(signer.public_key()),
         }
     }
 
@@ -631,5 +715,194 @@ mod tests {
         ));
         assert!(refused.ends_with("; and 12 more]"), "{refused}");
         assert!(!refused.contains("signature 9:"), "{refused}");
+    }
+
+    mod keyless {
+        use super::super::super::identity::ExpectedIdentity;
+        use super::super::super::keyless::fixtures::{ok, LeafSpec, TestFulcio, TestLeaf, GITHUB};
+        use super::super::super::keyless::KeylessRoot;
+        use super::*;
+        use crate::config::{IdentityMatch, Keyless};
+
+        fn keyless_root(name: &str, fulcio: &TestFulcio) -> TrustedRoot {
+            let identity = ok(ExpectedIdentity::new(&Keyless {
+                issuer: IdentityMatch::Regex("github".to_owned()),
+                subject: IdentityMatch::Exact("alice@example.org".to_owned()),
+            }));
+            TrustedRoot {
+                name: name.to_owned(),
+                verifier: RootVerifier::Keyless(Box::new(KeylessRoot {
+                    identity,
+                    trust: fulcio.trust(true),
+                })),
+            }
+        }
+
+        /// A keyless layer as cosign writes it: `leaf` signs the payload for `digest`;
+        /// with `rekor`, a bundle of that log records the signature and certificate.
+        fn keyless_layer(
+            fulcio: &TestFulcio,
+            leaf: &TestLeaf,
+            digest: &str,
+            rekor: Option<&TestSigner>,
+        ) -> SignatureLayer {
+            let payload = cosign_payload(REFERENCE, digest);
+            let signature = leaf.sign(&payload);
+            SignatureLayer {
+                bundle: rekor
+                    .map(|rekor| bundle(rekor, hashedrekord(&payload, &signature, &leaf.pem))),
+                payload,
+                signature: STANDARD.encode(signature),
+                certificate: Some(leaf.pem.clone()),
+                chain: Some(fulcio.chain_pem()),
+            }
+        }
+
+        #[test]
+        fn a_logged_keyless_signature_verifies_at_its_integrated_time() {
+            let (fulcio, rekor) = (TestFulcio::new(), TestSigner::p256());
+            let leaf = fulcio.leaf(&LeafSpec::default());
+            let layers = [keyless_layer(&fulcio, &leaf, DIGEST, Some(&rekor))];
+            let verified = verify(
+                &layers,
+                DIGEST,
+                &[keyless_root("who", &fulcio)],
+                &policy(Some(&rekor)),
+            );
+            assert_eq!(
+                verified.map(|v| v.roots),
+                Ok(vec![RootEvidence {
+                    root: "who".to_owned(),
+                    outcome: Ok(vec![SignatureEvidence {
+                        layer: 1,
+                        docker_reference: REFERENCE.to_owned(),
+                        log_entry: Some((7, 1_700_000_000)),
+                    }]),
+                }])
+            );
+            // Without the log the certificate is judged now, when it has long expired.
+            let refused = message(verify(
+                &layers,
+                DIGEST,
+                &[keyless_root("who", &fulcio)],
+                &policy(None),
+            ));
+            assert!(refused.ends_with(": certificate expired]"), "{refused}");
+        }
+
+        #[test]
+        fn without_the_log_a_valid_certificate_verifies_now() {
+            let fulcio = TestFulcio::new();
+            let leaf = fulcio.leaf(&LeafSpec {
+                short_lived: false,
+                ..LeafSpec::default()
+            });
+            let layers = [keyless_layer(&fulcio, &leaf, DIGEST, None)];
+            assert!(verify(
+                &layers,
+                DIGEST,
+                &[keyless_root("who", &fulcio)],
+                &policy(None)
+            )
+            .is_ok());
+            let other = fulcio.leaf(&LeafSpec {
+                short_lived: false,
+                ..LeafSpec::default()
+            });
+            let mut swapped = layers[0].clone();
+            swapped.certificate = Some(other.pem.clone());
+            assert_eq!(
+                message(verify(
+                    &[swapped],
+                    DIGEST,
+                    &[keyless_root("who", &fulcio)],
+                    &policy(None)
+                )),
+                "error validating image: [no matching signatures: signature 1: invalid signature]"
+            );
+        }
+
+        #[test]
+        fn the_bundle_must_record_this_certificate() {
+            let (fulcio, rekor) = (TestFulcio::new(), TestSigner::p256());
+            let leaf = fulcio.leaf(&LeafSpec::default());
+            let other = fulcio.leaf(&LeafSpec::default());
+            let mut layer = keyless_layer(&fulcio, &leaf, DIGEST, None);
+            let signature = match STANDARD.decode(&layer.signature) {
+                Ok(signature) => signature,
+                Err(e) => panic!("{e}"),
+            };
+            layer.bundle = Some(bundle(
+                &rekor,
+                hashedrekord(&layer.payload, &signature, &other.pem),
+            ));
+            assert_eq!(
+                message(verify(&[layer], DIGEST, &[keyless_root("who", &fulcio)], &policy(Some(&rekor)))),
+                "error validating image: [no matching signatures: signature 1: transparency log entry records another signing certificate]"
+            );
+        }
+
+        #[test]
+        fn keyless_and_key_roots_judge_their_own_signatures() {
+            let (fulcio, rekor, alice) =
+                (TestFulcio::new(), TestSigner::p256(), TestSigner::p256());
+            let leaf = fulcio.leaf(&LeafSpec {
+                email: Some("mallory@example.org"),
+                ..LeafSpec::default()
+            });
+            let roots = [root("alice", &alice), keyless_root("who", &fulcio)];
+            let all = CosignPolicy {
+                threshold: Some(2),
+                ..policy(Some(&rekor))
+            };
+            let by_alice = layer(&alice, DIGEST, Some(&rekor));
+            let by_mallory = keyless_layer(&fulcio, &leaf, DIGEST, Some(&rekor));
+            assert_eq!(
+                message(verify(
+                    &[by_alice.clone(), by_mallory],
+                    DIGEST,
+                    &roots,
+                    &all
+                )),
+                "validation threshold not reached (1/2)"
+            );
+            let by_who = keyless_layer(
+                &fulcio,
+                &fulcio.leaf(&LeafSpec::default()),
+                DIGEST,
+                Some(&rekor),
+            );
+            let verified = verify(&[by_who.clone(), by_alice], DIGEST, &roots, &all);
+            assert_eq!(
+                verified.map(|v| v
+                    .roots
+                    .iter()
+                    .map(|r| r
+                        .outcome
+                        .as_ref()
+                        .map(|s| s.iter().map(|e| e.layer).collect::<Vec<_>>())
+                        .ok())
+                    .collect::<Vec<_>>()),
+                Ok(vec![Some(vec![2]), Some(vec![1])])
+            );
+            let only_who = message(verify(
+                &[by_who],
+                DIGEST,
+                &[keyless_root("who", &fulcio), root("alice", &alice)],
+                &all,
+            ));
+            assert_eq!(only_who, "validation threshold not reached (1/2)");
+            let mallory_only = keyless_layer(&fulcio, &leaf, DIGEST, Some(&rekor));
+            let refused = message(verify(
+                &[mallory_only],
+                DIGEST,
+                &[keyless_root("who", &fulcio)],
+                &policy(Some(&rekor)),
+            ));
+            assert_eq!(
+                refused,
+                format!("error validating image: [no matching signatures: signature 1: none of the expected identities matched what was in the certificate, got subjects [mallory@example.org] with issuer {GITHUB}]")
+            );
+        }
     }
 }
