@@ -157,8 +157,9 @@ fn trusted_root(
     })
 }
 
-/// What keyless roots trust. Every value comes from `host.*`: without Sigstore TUF there is
-/// nothing to fall back on, so a missing one is named rather than guessed.
+/// What keyless roots trust: the Fulcio roots and the CT log key come from `host.*` (without
+/// Sigstore TUF there is nothing to fall back on, so a missing one is named rather than
+/// guessed); the Rekor key is the one every cosign root uses (configured or public-good).
 fn fulcio_trust(
     config: &CosignConfig,
     options: &RuleOptions,
@@ -167,9 +168,6 @@ fn fulcio_trust(
         .fulcio_roots
         .as_deref()
         .ok_or(CosignError::MissingHostValue(HostValue::FulcioCert))?;
-    if options.verify_in_transparency_log && config.rekor_public_key.is_none() {
-        return Err(CosignError::MissingHostValue(HostValue::RekorPubkey));
-    }
     let ct_log = if options.verify_sct {
         let der = config
             .ct_log_public_key
@@ -382,10 +380,8 @@ mod tests {
             );
         };
         missing(outcome(&[&rekor_key, &ct_key], defaults), "host.fulcioCert");
-        missing(
-            outcome(&[&fulcio_cert, &ct_key], defaults),
-            "host.rekorPubkey",
-        );
+        // Rekor: the public-good key unless one is configured, as for key roots.
+        assert!(outcome(&[&fulcio_cert, &ct_key], defaults).is_ok());
         missing(
             outcome(&[&fulcio_cert, &rekor_key], defaults),
             "host.ctLogPubkey",

@@ -144,9 +144,6 @@ impl fmt::Display for CosignError {
             CosignError::MissingHostValue(HostValue::CtLogPubkey) => f.write_str(
                 "error setting up cosign options: error getting ct log public keys: host.ctLogPubkey is not configured; keyless trust roots need the CT log public key there to check the certificates' SCTs, or verifySCT: false (Sigstore TUF is not supported)",
             ),
-            CosignError::MissingHostValue(HostValue::RekorPubkey) => f.write_str(
-                "error setting up cosign options: error getting rekor public keys: host.rekorPubkey is not configured; keyless trust roots need the Rekor public key there, or verifyInTransparencyLog: false (Sigstore TUF is not supported)",
-            ),
             CosignError::ThresholdNotReached { found, threshold } => {
                 write!(f, "validation threshold not reached ({found}/{threshold})")
             }
@@ -167,7 +164,6 @@ impl std::error::Error for CosignError {}
 pub enum HostValue {
     FulcioCert,
     CtLogPubkey,
-    RekorPubkey,
 }
 
 /// The root-independent facts about one layer, computed once.
