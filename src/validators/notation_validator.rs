@@ -15,7 +15,7 @@ use super::{Outcome, Rejection};
 use crate::config::{resolve_trust_roots, NotationConfig, Rule};
 use crate::image_ref::ImageRef;
 use crate::registry::RegistryError;
-use crate::{log_info, log_warn};
+use crate::{log_debug, log_warn};
 
 /// Verifies `image` with the Notation validator `name`.
 pub fn validate(
@@ -104,7 +104,7 @@ pub fn validate(
                     );
                 }
                 if let Some(root) = &verified.trust_root {
-                    log_info!(
+                    log_debug!(
                         "notation validator {name}: {reference} verified by signature {manifest_digest} from trust root {root}"
                     );
                 }
