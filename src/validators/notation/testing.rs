@@ -94,6 +94,28 @@ impl Pki {
         Pki::issued(SignerKey::P256, params)
     }
 
+    /// A code-signing leaf with an authority information access extension naming an OCSP
+    /// responder (`ocsp`) or only the issuer's certificate.
+    pub fn with_authority_info_access(ocsp: bool) -> Pki {
+        use x509_cert::der::asn1::Ia5String;
+        use x509_cert::der::oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP};
+        use x509_cert::der::Encode;
+        use x509_cert::ext::pkix::name::GeneralName;
+        use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
+        let method = if ocsp { ID_AD_OCSP } else { ID_AD_CA_ISSUERS };
+        let uri = Ia5String::new("http://pki.example/ca").expect("IA5 URI");
+        let access = AuthorityInfoAccessSyntax(vec![AccessDescription {
+            access_method: method,
+            access_location: GeneralName::UniformResourceIdentifier(uri),
+        }]);
+        let mut params = leaf_params(ExtendedKeyUsagePurpose::CodeSigning);
+        params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+            access.to_der().expect("AIA DER"),
+        )];
+        Pki::issued(SignerKey::P256, params)
+    }
+
     /// A code-signing leaf that expired in 2020.
     pub fn expired_leaf() -> Pki {
         let mut params = leaf_params(ExtendedKeyUsagePurpose::CodeSigning);

@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{anchor_from_trusted_cert, EndEntityCert, KeyUsage, ALL_VERIFICATION_ALGS};
 use x509_cert::der::oid::db::rfc5280::{
-    ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE, ID_CE_FRESHEST_CRL, ID_KP_CODE_SIGNING,
-    ID_PE_AUTHORITY_INFO_ACCESS,
+    ID_AD_OCSP, ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE, ID_CE_FRESHEST_CRL,
+    ID_KP_CODE_SIGNING, ID_PE_AUTHORITY_INFO_ACCESS,
 };
 use x509_cert::der::{Decode, Encode};
-use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, ExtendedKeyUsage};
 use x509_cert::Certificate;
 
 use crate::config::{TrustRoot, TrustRootMaterial};
@@ -166,6 +166,7 @@ pub struct CertificateFacts {
     pub not_before: SystemTime,
     pub not_after: SystemTime,
     /// CRL distribution points or an OCSP responder: revocation could be checked.
+    /// (Authority information access naming only the issuer's certificate does not count.)
     pub has_revocation_info: bool,
     /// The EKU extension's usages (`None` without the extension).
     extended_key_usage: Option<ExtendedKeyUsage>,
@@ -178,12 +179,14 @@ impl CertificateFacts {
         let tbs = &certificate.tbs_certificate;
         let extensions = tbs.extensions.as_deref().unwrap_or_default();
         let has_revocation_info = extensions.iter().any(|e| {
-            [
-                ID_CE_CRL_DISTRIBUTION_POINTS,
-                ID_CE_FRESHEST_CRL,
-                ID_PE_AUTHORITY_INFO_ACCESS,
-            ]
-            .contains(&e.extn_id)
+            if e.extn_id == ID_PE_AUTHORITY_INFO_ACCESS {
+                // Only an OCSP responder counts; an unreadable extension is a doubt.
+                return AuthorityInfoAccessSyntax::from_der(e.extn_value.as_bytes())
+                    .map_or(true, |access| {
+                        access.0.iter().any(|a| a.access_method == ID_AD_OCSP)
+                    });
+            }
+            [ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_FRESHEST_CRL].contains(&e.extn_id)
         });
         let extended_key_usage = extensions
             .iter()
@@ -370,5 +373,12 @@ pub(crate) mod tests {
                 .unwrap()
                 .has_revocation_info
         );
+        let revocation_info = |pki: Pki| {
+            CertificateFacts::parse(&pki.leaf)
+                .unwrap()
+                .has_revocation_info
+        };
+        assert!(revocation_info(Pki::with_authority_info_access(true)));
+        assert!(!revocation_info(Pki::with_authority_info_access(false)));
     }
 }
