@@ -350,7 +350,8 @@ impl RegistryClient {
 
     /// The referrers index of `digest` from the OCI referrers API
     /// (`GET /v2/<name>/referrers/<digest>`), at most [`MAX_MANIFEST_BYTES`]. `None` when
-    /// the registry does not offer the API (404): callers then read the referrers tag schema.
+    /// the registry does not offer the API (404, or an answer that is not an OCI index):
+    /// callers then read the referrers tag schema.
     pub fn referrers(
         &self,
         image: &ImageRef,
@@ -371,9 +372,14 @@ impl RegistryClient {
             deadline,
             &what,
         )?;
+        let is_index = response
+            .header("content-type")
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|ct| ct.trim() == manifest::OCI_INDEX);
         match response.status {
-            200 => Ok(Some(response.body)),
-            404 => Ok(None),
+            200 if is_index => Ok(Some(response.body)),
+            // A 200 that is not an index is some catch-all page, not the API (as ORAS does).
+            200 | 404 => Ok(None),
             status => Err(unexpected(&what, status, &response)),
         }
     }

@@ -342,6 +342,20 @@ mod tests {
         let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
         let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
         assert_eq!(found, vec![IMAGE_DIGEST.to_string()]);
+        // A catch-all page where the API would be is not the API.
+        let mut routes = HashMap::new();
+        routes.insert(
+            format!("/v2/app/referrers/{IMAGE_DIGEST}"),
+            ("text/html".to_string(), b"<html></html>".to_vec()),
+        );
+        routes.insert(
+            format!("/v2/app/manifests/{}", referrers_tag(IMAGE_DIGEST).unwrap()),
+            (OCI_INDEX.to_string(), index.to_string().into_bytes()),
+        );
+        let registry = FakeRegistry::start(routes);
+        let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
+        let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
+        assert_eq!(found, vec![IMAGE_DIGEST.to_string()]);
         // Neither the API nor the tag: no signatures.
         let unsigned = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         let found = signature_manifests(&client(), &image, unsigned, deadline()).unwrap();
