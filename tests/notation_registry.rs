@@ -230,6 +230,12 @@ fn unsigned_images_are_denied() {
         registry.host(),
         pushed.digest
     ));
+
+    let missing = format!("{}/{REPOSITORY}:missing", registry.host());
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &missing);
+    decided.assert_denied(&format!(
+        "error during notation validation of image {missing}: failed to resolve image tag: image {missing} does not exist: manifest missing not found in the registry"
+    ));
 }
 
 #[test]

@@ -52,11 +52,13 @@ pub fn validate(
             image.registry()
         )));
     };
-    let digest = match client.resolve_digest(image, deadline) {
-        Ok(digest) => digest,
-        Err(e) => return registry_failure("failed to resolve image tag: ", e),
-    };
-    let artifact = match client.manifest(image, &digest, deadline) {
+    // One GET gives the digest (checked against the content) and the descriptor the
+    // signature must name: its media type and size.
+    let reference = image
+        .digest()
+        .or(image.tag())
+        .unwrap_or(crate::image_ref::DEFAULT_TAG);
+    let artifact = match client.manifest(image, reference, deadline) {
         Ok(fetched) => TargetArtifact {
             media_type: fetched.manifest.kind().media_type().to_string(),
             digest: fetched.digest,
@@ -64,6 +66,7 @@ pub fn validate(
         },
         Err(e) => return registry_failure("failed to resolve image tag: ", e),
     };
+    let digest = artifact.digest.clone();
     let reference = format!("{}@{digest}", image.context());
     let manifests = match discovery::signature_manifests(&client, image, &digest, deadline) {
         Ok(manifests) => manifests,
