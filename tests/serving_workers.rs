@@ -10,7 +10,8 @@ use support::requests::{admission_review, get, mutate};
 use support::{Server, TempDir};
 
 /// A policy whose only rule selects a signature validator, so every `/mutate` goes to a worker.
-/// (Notation answers at once that it is not supported yet: no network is involved.)
+/// (The rule names a trust root the validator lacks, so Notation answers at once: no
+/// network is involved.)
 const SIGNATURE_POLICY: &str = r#"
 validators:
   - name: signed
@@ -32,6 +33,8 @@ validators:
 policy:
   - pattern: "*:*"
     validator: signed
+    with:
+      trustRoot: missing
 "#;
 
 fn server_with_signature_policy(dir: &TempDir) -> Server {
@@ -58,7 +61,7 @@ fn deferred_answers_keep_pipelined_order() {
     assert_eq!(
         review["response"]["status"]["message"],
         "error during notation validation of image docker.io/library/nginx:1.27: \
-         validator type notation is not supported yet"
+         failed to set up trust policy: failed to get trust roots: unable to find trust root missing"
     );
     assert_eq!(
         client.read_response().status,

@@ -11,7 +11,8 @@ use crate::metrics::Metrics;
 
 pub const DIGEST: &str = "sha256:91ac9b26df583762234c1cdb2fc930364754ccc59bc752a2bfe298d2ea68f9ff";
 
-/// Static allow/deny validators, a cosign validator (not supported yet) and rules for each.
+/// Static allow/deny validators, a Notation validator whose rule names a missing trust root
+/// (so it fails at once, without network) and rules for each.
 pub const POLICY: &str = r#"
 validators:
   - name: default
@@ -49,6 +50,8 @@ policy:
     validator: deny
   - pattern: "signed.reg/*"
     validator: signed
+    with:
+      trustRoot: missing
   - pattern: "ghost.reg/*"
     validator: ghost
 "#;

@@ -597,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn item_40_unsupported_validator_types_deny() {
+    fn item_40_validator_failures_name_type_and_image() {
         let (response, metrics) = decide(
             POLICY,
             Settings::default(),
@@ -605,7 +605,7 @@ mod tests {
         );
         assert_eq!(
             denial(&response),
-            "error during notation validation of image signed.reg/app:1: validator type notation is not supported yet"
+            "error during notation validation of image signed.reg/app:1: failed to set up trust policy: failed to get trust roots: unable to find trust root missing"
         );
         let failed =
             r#"connaisseur_validations_failed_total{type="notation",validator_name="signed"}"#;

@@ -348,6 +348,42 @@ impl RegistryClient {
         Ok(response.body)
     }
 
+    /// The referrers index of `digest` from the OCI referrers API
+    /// (`GET /v2/<name>/referrers/<digest>`), at most [`MAX_MANIFEST_BYTES`]. `None` when
+    /// the registry does not offer the API (404, or an answer that is not an OCI index):
+    /// callers then read the referrers tag schema.
+    pub fn referrers(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        deadline: Instant,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        if !manifest::is_sha256_digest(digest) {
+            return Err(RegistryError::InvalidDigest(digest.to_string()));
+        }
+        let what = format!("listing the referrers of {digest} of {}", image.context());
+        let path = format!("/v2/{}/referrers/{digest}", image.repository());
+        let response = self.get(
+            image,
+            Method::Get,
+            &path,
+            manifest::OCI_INDEX,
+            MAX_MANIFEST_BYTES,
+            deadline,
+            &what,
+        )?;
+        let is_index = response
+            .header("content-type")
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|ct| ct.trim() == manifest::OCI_INDEX);
+        match response.status {
+            200 if is_index => Ok(Some(response.body)),
+            // A 200 that is not an index is some catch-all page, not the API (as ORAS does).
+            200 | 404 => Ok(None),
+            status => Err(unexpected(&what, status, &response)),
+        }
+    }
+
     /// The registry API base URL for an image's registry.
     fn base_url(&self, registry: &str) -> String {
         let host = if registry == DOCKER_HUB {

@@ -1,5 +1,5 @@
-//! The outbound clients of the signature validators: one registry client per cosign
-//! validator and one Notary client per Notary v1 validator, kept so that connections and
+//! The outbound clients of the signature validators: one registry client per cosign or
+//! Notation validator and one Notary client per Notary v1 validator, kept so that connections and
 //! tokens are reused across requests, and the turns that bound how many validations talk
 //! to one registry at the same time.
 
@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use rustls_pki_types::CertificateDer;
+
 use super::notaryv1_validator::NotaryClient;
-use crate::config::{Auth, CosignConfig};
+use crate::config::{Auth, CosignConfig, NotationConfig};
 use crate::registry::{Credentials, RegistryClient, RegistryOptions};
 
 /// Validations that may talk to one registry at the same time; more wait for a turn (within
@@ -115,15 +117,34 @@ impl Clients {
         name: &str,
         config: &CosignConfig,
     ) -> Result<Arc<RegistryClient>, String> {
+        self.registry_for(name, config.tls_roots.as_ref(), config.auth.as_ref())
+    }
+
+    /// The registry client of Notation validator `name`.
+    pub(super) fn notation_registry(
+        &self,
+        name: &str,
+        config: &NotationConfig,
+    ) -> Result<Arc<RegistryClient>, String> {
+        self.registry_for(name, config.tls_roots.as_ref(), config.auth.as_ref())
+    }
+
+    /// The registry client of validator `name` (names are unique across types).
+    fn registry_for(
+        &self,
+        name: &str,
+        tls_roots: Option<&Vec<CertificateDer<'static>>>,
+        auth: Option<&Auth>,
+    ) -> Result<Arc<RegistryClient>, String> {
         self.registries.get_or_build(name, || {
-            let credentials = match &config.auth {
+            let credentials = match auth {
                 Some(Auth::Secret(secret)) => {
                     Some(Credentials::load(&self.secrets_dir, secret).map_err(|e| e.to_string())?)
                 }
                 Some(Auth::Keychain) | None => None,
             };
             RegistryClient::new(RegistryOptions {
-                ca: config.tls_roots.clone(),
+                ca: tls_roots.cloned(),
                 credentials,
                 allow_http: false,
             })

@@ -11,6 +11,8 @@ pub mod cosign_validator;
 pub mod in_flight;
 pub mod notaryv1;
 pub mod notaryv1_validator;
+pub mod notation;
+pub mod notation_validator;
 pub mod static_validator;
 
 use std::fmt;
@@ -79,6 +81,8 @@ pub fn validate(
         ValidatorKind::NotaryV1(config) => {
             notaryv1_validator::validate(&validator.name, config, rule, image, deadline, clients)
         }
-        other => Outcome::Rejected(Rejection::UnsupportedType(other.type_name())),
+        ValidatorKind::Notation(config) => {
+            notation_validator::validate(&validator.name, config, rule, image, deadline, clients)
+        }
     }
 }

@@ -1,0 +1,391 @@
+//! Finding the Notary Project signatures of an image digest in its repository: the OCI
+//! referrers API (`GET /v2/<name>/referrers/<digest>`), or, when the registry has none
+//! (404), the referrers tag schema (an OCI index at tag `sha256-<hex>`). Signature
+//! manifests are those whose `artifactType` is `application/vnd.cncf.notary.signature`;
+//! each holds one envelope layer, fetched under a size limit and digest-checked.
+
+use std::fmt;
+use std::time::Instant;
+
+use serde::Deserialize;
+
+use super::envelope::{COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_ENVELOPE_BYTES};
+use crate::image_ref::ImageRef;
+use crate::registry::manifest::{is_sha256_digest, MAX_DESCRIPTORS};
+use crate::registry::{RegistryClient, RegistryError};
+
+/// The artifact type (or, in older signatures, the config media type) of signatures.
+pub const SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
+/// Most signatures tried for one image, as Notation does.
+pub const MAX_SIGNATURES: usize = 10;
+
+/// How a signature's envelope is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvelopeFormat {
+    Jws,
+    Cose,
+}
+
+/// One signature as stored: its manifest's digest and its envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSignature {
+    pub manifest_digest: String,
+    pub format: EnvelopeFormat,
+    pub envelope: Vec<u8>,
+}
+
+/// Why signatures could not be listed or fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiscoveryError {
+    Registry(RegistryError),
+    /// A referrers index or signature manifest that does not follow the specification.
+    Unusable {
+        what: String,
+        detail: String,
+    },
+}
+
+impl From<RegistryError> for DiscoveryError {
+    fn from(error: RegistryError) -> DiscoveryError {
+        DiscoveryError::Registry(error)
+    }
+}
+
+impl fmt::Display for DiscoveryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiscoveryError::Registry(error) => error.fmt(f),
+            DiscoveryError::Unusable { what, detail } => write!(f, "unusable {what}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for DiscoveryError {}
+
+/// The referrers tag of `digest` (`sha256:<hex>` → `sha256-<hex>`).
+pub fn referrers_tag(digest: &str) -> Result<String, RegistryError> {
+    if !is_sha256_digest(digest) {
+        return Err(RegistryError::InvalidDigest(digest.to_string()));
+    }
+    Ok(digest.replacen(':', "-", 1))
+}
+
+/// The digests of the signature manifests of `digest` (at most [`MAX_SIGNATURES`], in the
+/// registry's order). None found: `Ok(vec![])`.
+pub fn signature_manifests(
+    client: &RegistryClient,
+    image: &ImageRef,
+    digest: &str,
+    deadline: Instant,
+) -> Result<Vec<String>, DiscoveryError> {
+    let index = match client.referrers(image, digest, deadline)? {
+        Some(index) => index,
+        None => match client.manifest(image, &referrers_tag(digest)?, deadline) {
+            Ok(fetched) => fetched.bytes,
+            Err(RegistryError::ManifestNotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    signatures_in_index(&index).map_err(|detail| DiscoveryError::Unusable {
+        what: format!("referrers index of {}@{digest}", image.context()),
+        detail,
+    })
+}
+
+#[derive(Deserialize)]
+struct RawIndex {
+    manifests: Vec<RawReferrer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawReferrer {
+    digest: String,
+    artifact_type: Option<String>,
+}
+
+/// The signature manifests listed in a referrers index.
+fn signatures_in_index(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let index: RawIndex = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if index.manifests.len() > MAX_DESCRIPTORS {
+        return Err(format!(
+            "{} referrers, more than the {MAX_DESCRIPTORS} accepted",
+            index.manifests.len()
+        ));
+    }
+    Ok(index
+        .manifests
+        .into_iter()
+        .filter(|r| r.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
+        .filter(|r| is_sha256_digest(&r.digest))
+        .map(|r| r.digest)
+        .take(MAX_SIGNATURES)
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSignatureManifest {
+    artifact_type: Option<String>,
+    config: Option<RawDescriptor>,
+    #[serde(default)]
+    layers: Vec<RawDescriptor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDescriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// The signature manifest `manifest_digest` and its envelope.
+pub fn fetch_signature(
+    client: &RegistryClient,
+    image: &ImageRef,
+    manifest_digest: &str,
+    deadline: Instant,
+) -> Result<StoredSignature, DiscoveryError> {
+    let fetched = client.manifest(image, manifest_digest, deadline)?;
+    let unusable = |detail: String| DiscoveryError::Unusable {
+        what: format!("signature manifest {manifest_digest}"),
+        detail,
+    };
+    let raw: RawSignatureManifest =
+        serde_json::from_slice(&fetched.bytes).map_err(|e| unusable(e.to_string()))?;
+    let is_signature = raw.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE)
+        || raw.config.as_ref().map(|c| c.media_type.as_str()) == Some(SIGNATURE_ARTIFACT_TYPE);
+    if !is_signature {
+        return Err(unusable(format!(
+            "not a Notary Project signature (artifactType {SIGNATURE_ARTIFACT_TYPE} expected)"
+        )));
+    }
+    let [layer] = raw.layers.as_slice() else {
+        return Err(unusable(format!(
+            "{} layers, a signature has exactly one",
+            raw.layers.len()
+        )));
+    };
+    let format = match layer.media_type.as_str() {
+        JWS_MEDIA_TYPE => EnvelopeFormat::Jws,
+        COSE_MEDIA_TYPE => EnvelopeFormat::Cose,
+        other => {
+            return Err(unusable(format!(
+                "envelope media type {:?} is not supported ({JWS_MEDIA_TYPE} or {COSE_MEDIA_TYPE})",
+                other.chars().take(100).collect::<String>()
+            )))
+        }
+    };
+    if layer.size > MAX_ENVELOPE_BYTES as u64 {
+        return Err(unusable(format!(
+            "envelope of {} bytes exceeds the limit of {MAX_ENVELOPE_BYTES}",
+            layer.size
+        )));
+    }
+    let envelope = client.blob(image, &layer.digest, MAX_ENVELOPE_BYTES, deadline)?;
+    if envelope.len() as u64 != layer.size {
+        return Err(unusable(format!(
+            "envelope has {} bytes, its descriptor says {}",
+            envelope.len(),
+            layer.size
+        )));
+    }
+    Ok(StoredSignature {
+        manifest_digest: manifest_digest.to_string(),
+        format,
+        envelope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::manifest::{sha256_digest, OCI_INDEX, OCI_MANIFEST};
+    use crate::registry::RegistryOptions;
+    use serde_json::json;
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// A registry that answers fixed bodies by path (404 otherwise) and records the paths
+    /// asked for.
+    struct FakeRegistry {
+        host: String,
+        requested: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl FakeRegistry {
+        fn start(routes: HashMap<String, (String, Vec<u8>)>) -> FakeRegistry {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let host = listener.local_addr().unwrap().to_string();
+            let requested = Arc::new(Mutex::new(Vec::new()));
+            let log = Arc::clone(&requested);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { return };
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let path = text.split(' ').nth(1).unwrap_or("").to_string();
+                    log.lock().unwrap().push(path.clone());
+                    let (status, content_type, body) = match routes.get(&path) {
+                        Some((content_type, body)) => {
+                            ("200 OK", content_type.as_str(), body.clone())
+                        }
+                        None => ("404 Not Found", "text/plain", b"not found".to_vec()),
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes());
+                    let _ = stream.write_all(&body);
+                }
+            });
+            FakeRegistry { host, requested }
+        }
+
+        fn requested(&self) -> Vec<String> {
+            self.requested.lock().unwrap().clone()
+        }
+    }
+
+    fn client() -> RegistryClient {
+        RegistryClient::new(RegistryOptions {
+            allow_http: true,
+            ..RegistryOptions::default()
+        })
+        .unwrap()
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
+
+    const IMAGE_DIGEST: &str =
+        "sha256:a136cc4e785798e5e8483047cf621cf0a0300a93d47703a3f066c340c070f5cf";
+
+    fn referrer(digest: &str, artifact_type: &str) -> serde_json::Value {
+        json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": 1, "artifactType": artifact_type})
+    }
+
+    /// A signature manifest with one JWS layer; its bytes, digest and the envelope's.
+    fn signature_manifest(envelope: &[u8]) -> (Vec<u8>, String, String) {
+        let envelope_digest = sha256_digest(envelope);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIGNATURE_ARTIFACT_TYPE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256_digest(b"{}"), "size": 2},
+            "layers": [{"mediaType": JWS_MEDIA_TYPE, "digest": envelope_digest, "size": envelope.len()}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": IMAGE_DIGEST, "size": 1},
+        })
+        .to_string()
+        .into_bytes();
+        let digest = sha256_digest(&manifest);
+        (manifest, digest, envelope_digest)
+    }
+
+    #[test]
+    fn signatures_are_found_through_the_referrers_api() {
+        let envelope = b"{\"envelope\":1}".to_vec();
+        let (manifest, manifest_digest, envelope_digest) = signature_manifest(&envelope);
+        let sbom = sha256_digest(b"sbom");
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            referrer(&sbom, "application/spdx+json"),
+            referrer(&manifest_digest, SIGNATURE_ARTIFACT_TYPE),
+        ]});
+        let mut routes = HashMap::new();
+        routes.insert(
+            format!("/v2/app/referrers/{IMAGE_DIGEST}"),
+            (OCI_INDEX.to_string(), index.to_string().into_bytes()),
+        );
+        routes.insert(
+            format!("/v2/app/manifests/{manifest_digest}"),
+            (OCI_MANIFEST.to_string(), manifest),
+        );
+        routes.insert(
+            format!("/v2/app/blobs/{envelope_digest}"),
+            ("application/octet-stream".to_string(), envelope.clone()),
+        );
+        let registry = FakeRegistry::start(routes);
+        let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
+        let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
+        assert_eq!(found, vec![manifest_digest.clone()]);
+        let stored = fetch_signature(&client(), &image, &manifest_digest, deadline()).unwrap();
+        assert_eq!(stored.format, EnvelopeFormat::Jws);
+        assert_eq!(stored.envelope, envelope);
+        assert!(
+            !registry.requested().iter().any(|p| p.contains("sha256-")),
+            "the tag schema is not consulted when the API answers: {:?}",
+            registry.requested()
+        );
+    }
+
+    #[test]
+    fn without_the_api_the_tag_schema_is_read() {
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+            referrer(IMAGE_DIGEST, SIGNATURE_ARTIFACT_TYPE),
+        ]});
+        let mut routes = HashMap::new();
+        routes.insert(
+            format!("/v2/app/manifests/{}", referrers_tag(IMAGE_DIGEST).unwrap()),
+            (OCI_INDEX.to_string(), index.to_string().into_bytes()),
+        );
+        let registry = FakeRegistry::start(routes);
+        let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
+        let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
+        assert_eq!(found, vec![IMAGE_DIGEST.to_string()]);
+        // A catch-all page where the API would be is not the API.
+        let mut routes = HashMap::new();
+        routes.insert(
+            format!("/v2/app/referrers/{IMAGE_DIGEST}"),
+            ("text/html".to_string(), b"<html></html>".to_vec()),
+        );
+        routes.insert(
+            format!("/v2/app/manifests/{}", referrers_tag(IMAGE_DIGEST).unwrap()),
+            (OCI_INDEX.to_string(), index.to_string().into_bytes()),
+        );
+        let registry = FakeRegistry::start(routes);
+        let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
+        let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
+        assert_eq!(found, vec![IMAGE_DIGEST.to_string()]);
+        // Neither the API nor the tag: no signatures.
+        let unsigned = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        let found = signature_manifests(&client(), &image, unsigned, deadline()).unwrap();
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn at_most_ten_signatures_are_listed_and_odd_entries_skipped() {
+        let mut manifests: Vec<_> = (0..15)
+            .map(|i| referrer(&sha256_digest(&[i]), SIGNATURE_ARTIFACT_TYPE))
+            .collect();
+        manifests.insert(0, referrer("sha256:short", SIGNATURE_ARTIFACT_TYPE));
+        let index = json!({"schemaVersion": 2, "manifests": manifests}).to_string();
+        let found = signatures_in_index(index.as_bytes()).unwrap();
+        assert_eq!(found.len(), MAX_SIGNATURES);
+        assert_eq!(found[0], sha256_digest(&[0]));
+        assert!(signatures_in_index(b"{").is_err());
+        let too_many: Vec<_> = (0..=MAX_DESCRIPTORS)
+            .map(|_| referrer(IMAGE_DIGEST, "x"))
+            .collect();
+        let index = json!({"manifests": too_many}).to_string();
+        assert!(signatures_in_index(index.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn referrers_tags_replace_the_colon() {
+        assert_eq!(
+            referrers_tag(IMAGE_DIGEST).unwrap(),
+            IMAGE_DIGEST.replace(':', "-")
+        );
+        assert!(referrers_tag("sha256:12").is_err());
+    }
+}

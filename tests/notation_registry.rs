@@ -1,0 +1,373 @@
+//! Notation verification end to end: images and Notary Project signatures (JWS envelopes
+//! signed here with rcgen certificates and aws-lc-rs) pushed to a real `docker-registry`
+//! (Debian's distribution 2.8, which has no referrers API, so signatures are found through
+//! the referrers tag schema: an OCI index at tag `sha256-<hex>`), configurations in
+//! Connaisseur's format, and the admission engine deciding AdmissionReviews.
+
+mod support;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use serde_json::{json, Value};
+use tastevin::admission::Settings;
+use tastevin::config::Config;
+use tastevin::registry::manifest::{DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+
+use support::decision::{decide_on, engine, Decided};
+use support::registry::{Mode, PushedImage, Registry};
+
+const SIGNATURE_TYPE: &str = "application/vnd.cncf.notary.signature";
+const REPOSITORY: &str = "team/app";
+
+/// A signing identity: the certificate to configure as trust root, the `x5c` chain and the
+/// P-256 signing key.
+struct Signer {
+    root_pem: String,
+    chain: Vec<Vec<u8>>,
+    pkcs8: Vec<u8>,
+}
+
+fn code_signing_params(is_ca: bool) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "notation e2e signer");
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    if is_ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    params
+}
+
+impl Signer {
+    /// A CA and a code-signing leaf issued by it; the CA is the trust root.
+    fn with_ca() -> Signer {
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "notation e2e CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = code_signing_params(false)
+            .signed_by(&leaf_key, &issuer)
+            .expect("leaf");
+        Signer {
+            root_pem: ca.pem(),
+            chain: vec![leaf.der().to_vec(), ca.der().to_vec()],
+            pkcs8: leaf_key.serialize_der(),
+        }
+    }
+
+    /// A self-signed signing certificate (CA:TRUE), configured itself as trust root.
+    fn self_signed() -> Signer {
+        let key = KeyPair::generate().expect("key");
+        let cert = code_signing_params(true).self_signed(&key).expect("cert");
+        Signer {
+            root_pem: cert.pem(),
+            chain: vec![cert.der().to_vec()],
+            pkcs8: key.serialize_der(),
+        }
+    }
+
+    /// A JWS envelope signing `target`.
+    fn envelope(&self, target: &Value) -> Vec<u8> {
+        let protected = json!({
+            "alg": "ES256",
+            "cty": "application/vnd.cncf.notary.payload.v1+json",
+            "crit": ["io.cncf.notary.signingScheme"],
+            "io.cncf.notary.signingScheme": "notary.x509",
+            "io.cncf.notary.signingTime": "2026-01-01T12:00:00Z",
+        });
+        let protected = URL_SAFE_NO_PAD.encode(protected.to_string());
+        let payload = URL_SAFE_NO_PAD.encode(json!({ "targetArtifact": target }).to_string());
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.pkcs8)
+            .expect("signing key");
+        let signature = key
+            .sign(
+                &SystemRandom::new(),
+                format!("{protected}.{payload}").as_bytes(),
+            )
+            .expect("signature");
+        json!({
+            "payload": payload,
+            "protected": protected,
+            "header": {
+                "x5c": self.chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>(),
+                "io.cncf.notary.signingAgent": "tastevin e2e",
+            },
+            "signature": URL_SAFE_NO_PAD.encode(signature.as_ref()),
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
+/// The descriptor a signature of `pushed` names.
+fn target_of(pushed: &PushedImage) -> Value {
+    json!({"mediaType": DOCKER_MANIFEST, "digest": pushed.digest, "size": pushed.manifest.len()})
+}
+
+/// Stores a signature of `pushed` the way `notation sign` does on a registry without the
+/// referrers API: the signature manifest (one envelope layer, `subject` = the image) and
+/// the OCI index at tag `sha256-<hex>` listing it.
+fn push_signature(registry: &Registry, pushed: &PushedImage, envelope: &[u8], envelope_type: &str) {
+    let config = registry.push_blob(REPOSITORY, b"{}");
+    let layer = registry.push_blob(REPOSITORY, envelope);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": SIGNATURE_TYPE, "digest": config, "size": 2},
+        "layers": [{"mediaType": envelope_type, "digest": layer, "size": envelope.len()}],
+        "subject": {"mediaType": DOCKER_MANIFEST, "digest": pushed.digest, "size": pushed.manifest.len()},
+    })
+    .to_string()
+    .into_bytes();
+    let digest = tastevin::registry::manifest::sha256_digest(&manifest);
+    registry.push_manifest(REPOSITORY, &digest, OCI_MANIFEST, &manifest);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+                       "artifactType": SIGNATURE_TYPE}],
+    })
+    .to_string()
+    .into_bytes();
+    let tag = pushed.digest.replacen(':', "-", 1);
+    registry.push_manifest(REPOSITORY, &tag, OCI_INDEX, &index);
+}
+
+fn indent(text: &str, by: usize) -> String {
+    text.lines()
+        .map(|l| format!("{}{l}\n", " ".repeat(by)))
+        .collect()
+}
+
+/// A Notation validator for the registry's CA with trust roots `roots`, and one rule.
+fn config(registry: &Registry, roots: &[(&str, &Signer)], with: &str) -> String {
+    let mut yaml = String::from("validators:\n  - name: signed\n    type: notation\n");
+    if let Some(pki) = &registry.pki {
+        yaml += &format!("    cert: |\n{}", indent(&pki.ca_pem, 6));
+    }
+    yaml += "    trustRoots:\n";
+    for (name, signer) in roots {
+        yaml += &format!(
+            "      - name: {name}\n        cert: |\n{}",
+            indent(&signer.root_pem, 10)
+        );
+    }
+    yaml += &format!("policy:\n  - pattern: \"*\"\n    validator: signed\n    with: {with}\n");
+    yaml
+}
+
+fn decide(config: &str, image: &str) -> Decided {
+    let config = Config::from_yaml(config).unwrap_or_else(|e| panic!("config: {e:?}\n{config}"));
+    let (admission, metrics) = engine(config, Settings::default());
+    decide_on(&admission, metrics, image)
+}
+
+/// A registry with `team/app:<tag>` signed by `signer` (the envelope passed through `edit`).
+fn signed_image(
+    registry: &Registry,
+    tag: &str,
+    signer: &Signer,
+    edit: impl FnOnce(Vec<u8>) -> Vec<u8>,
+) -> (String, PushedImage) {
+    let pushed = registry.push_image(REPOSITORY, tag, tag);
+    let envelope = edit(signer.envelope(&target_of(&pushed)));
+    push_signature(registry, &pushed, &envelope, "application/jose+json");
+    (format!("{}/{REPOSITORY}:{tag}", registry.host()), pushed)
+}
+
+#[test]
+fn signed_images_are_admitted_and_pinned() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let (image, pushed) = signed_image(&registry, "v1", &alice, |e| e);
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &image);
+    decided.assert_pinned(&image, &pushed.digest);
+
+    // By digest: admitted, nothing to pin.
+    let by_digest = format!("{}/{REPOSITORY}@{}", registry.host(), pushed.digest);
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &by_digest);
+    assert!(decided.allowed(), "{}", decided.response);
+    assert_eq!(decided.patch(), None);
+
+    // "*" selects every root, among which the right one.
+    let bob = Signer::with_ca();
+    let roots = [("bob", &bob), ("alice", &alice)];
+    let decided = decide(&config(&registry, &roots, "{trustRoot: \"*\"}"), &image);
+    decided.assert_pinned(&image, &pushed.digest);
+}
+
+#[test]
+fn a_self_signed_signing_certificate_as_trust_root_works() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::self_signed();
+    let (image, pushed) = signed_image(&registry, "self", &alice, |e| e);
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &image);
+    decided.assert_pinned(&image, &pushed.digest);
+}
+
+#[test]
+fn unsigned_images_are_denied() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let pushed = registry.push_image(REPOSITORY, "unsigned", "unsigned");
+    let image = format!("{}/{REPOSITORY}:unsigned", registry.host());
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &image);
+    decided.assert_denied(&format!(
+        "error during notation validation of image {image}: failed to verify image: no signature is associated with \"{}/{REPOSITORY}@{}\", make sure the artifact was signed successfully",
+        registry.host(),
+        pushed.digest
+    ));
+
+    let missing = format!("{}/{REPOSITORY}:missing", registry.host());
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &missing);
+    decided.assert_denied(&format!(
+        "error during notation validation of image {missing}: failed to resolve image tag: image {missing} does not exist: manifest missing not found in the registry"
+    ));
+}
+
+#[test]
+fn a_wrong_trust_root_is_denied_except_under_audit() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let mallory = Signer::with_ca();
+    let (image, pushed) = signed_image(&registry, "v1", &mallory, |e| e);
+    let roots = [("default", &alice)];
+    let prefix = format!(
+        "error during notation validation of image {image}: failed to verify image: failed to verify signature of \"{}/{REPOSITORY}@{}\": ",
+        registry.host(),
+        pushed.digest
+    );
+    for with in ["{}", "{verificationLevel: permissive}"] {
+        let decided = decide(&config(&registry, &roots, with), &image);
+        assert!(!decided.allowed(), "{with}: {}", decided.response);
+        assert!(
+            decided.message().starts_with(&prefix)
+                && decided.message().contains("authenticity validation failed"),
+            "{with}: {}",
+            decided.message()
+        );
+    }
+    let decided = decide(
+        &config(&registry, &roots, "{verificationLevel: audit}"),
+        &image,
+    );
+    decided.assert_pinned(&image, &pushed.digest);
+
+    // A rule naming a root the validator lacks.
+    let decided = decide(&config(&registry, &roots, "{trustRoot: nope}"), &image);
+    decided.assert_denied(&format!(
+        "error during notation validation of image {image}: failed to set up trust policy: failed to get trust roots: unable to find trust root nope"
+    ));
+}
+
+#[test]
+fn a_tampered_payload_is_denied_even_under_audit() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let other = registry.push_image(REPOSITORY, "other", "other");
+    // The signature's payload is swapped for one naming the image itself after signing.
+    let (image, _) = signed_image(&registry, "v1", &alice, |envelope| {
+        let mut parsed: Value = serde_json::from_slice(&envelope).expect("envelope JSON");
+        let forged = json!({"targetArtifact": target_of(&other)});
+        parsed["payload"] = json!(URL_SAFE_NO_PAD.encode(forged.to_string()));
+        parsed.to_string().into_bytes()
+    });
+    for with in ["{}", "{verificationLevel: audit}"] {
+        let decided = decide(&config(&registry, &[("default", &alice)], with), &image);
+        assert!(!decided.allowed(), "{with}: {}", decided.response);
+        assert!(
+            decided.message().contains("integrity validation failed")
+                && decided.message().contains("does not verify"),
+            "{with}: {}",
+            decided.message()
+        );
+    }
+}
+
+#[test]
+fn a_signature_of_another_image_is_denied() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let other = registry.push_image(REPOSITORY, "other", "other");
+    let pushed = registry.push_image(REPOSITORY, "v1", "v1");
+    // Properly signed, but for the other image, and stored as the v1 image's signature.
+    push_signature(
+        &registry,
+        &pushed,
+        &alice.envelope(&target_of(&other)),
+        "application/jose+json",
+    );
+    let image = format!("{}/{REPOSITORY}:v1", registry.host());
+    let decided = decide(
+        &config(
+            &registry,
+            &[("default", &alice)],
+            "{verificationLevel: audit}",
+        ),
+        &image,
+    );
+    assert!(!decided.allowed(), "{}", decided.response);
+    assert!(
+        decided
+            .message()
+            .contains(&format!("the signature is for {}", other.digest)),
+        "{}",
+        decided.message()
+    );
+}
+
+#[test]
+fn cose_envelopes_are_denied_with_a_clear_message() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let pushed = registry.push_image(REPOSITORY, "cose", "cose");
+    push_signature(&registry, &pushed, b"\xd2\x84", "application/cose");
+    let image = format!("{}/{REPOSITORY}:cose", registry.host());
+    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &image);
+    assert!(!decided.allowed(), "{}", decided.response);
+    assert!(
+        decided
+            .message()
+            .contains("COSE envelopes (application/cose) are not supported"),
+        "{}",
+        decided.message()
+    );
+}
+
+#[test]
+fn a_timestamp_is_required_with_a_tsa_root() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let (image, pushed) = signed_image(&registry, "v1", &alice, |e| e);
+    let yaml = config(&registry, &[("default", &alice)], "{}").replace(
+        "        cert: |\n",
+        &format!(
+            "        tsCert: |\n{}        cert: |\n",
+            indent(&alice.root_pem, 10)
+        ),
+    );
+    let decided = decide(&yaml, &image);
+    assert!(!decided.allowed(), "{}", decided.response);
+    assert!(
+        decided
+            .message()
+            .contains("no timestamp countersignature was found"),
+        "{}",
+        decided.message()
+    );
+    let permissive = yaml.replace("with: {}", "with: {verificationLevel: permissive}");
+    decide(&permissive, &image).assert_pinned(&image, &pushed.digest);
+}
