@@ -1,9 +1,9 @@
 //! The validator seam: every validator type answers through one [`Outcome`].
 //!
 //! The engine resolves the rule and validator for an image, then calls [`validate`]. Static
-//! validators answer at once; cosign, Notary v1 and Notation plug in here when their
-//! verification lands (until then they deny, never admit). Validators do not know about the
-//! AdmissionReview: they receive the parsed image, the rule's options and the deadline.
+//! validators answer at once; cosign, Notary v1 and Notation fetch and verify signatures
+//! within the deadline on a worker thread. Validators do not know about the AdmissionReview:
+//! they receive the parsed image, the rule's options and the deadline.
 
 pub mod clients;
 pub mod cosign;
@@ -37,8 +37,6 @@ pub enum Outcome {
 pub enum Rejection {
     /// A static validator with `approve: false`.
     StaticDeny,
-    /// The configured type has no verification in this build yet.
-    UnsupportedType(&'static str),
     /// A signature validator's own explanation (section 5 of the spec).
     Failed(String),
     /// The data needed could not be fetched (network, server error, deadline): no verdict
@@ -57,9 +55,6 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rejection::StaticDeny => f.write_str("static deny"),
-            Rejection::UnsupportedType(kind) => {
-                write!(f, "validator type {kind} is not supported yet")
-            }
             Rejection::Failed(reason) | Rejection::Unavailable(reason) => f.write_str(reason),
         }
     }
