@@ -353,8 +353,9 @@ fn the_binary_alerts_on_each_decision() {
     assert_eq!(review["response"]["allowed"], false, "{review}");
     assert_eq!(
         review["response"]["status"]["message"],
-        " error sending notifications: failed sending a notification for receiver message-0 \
-         with FailOnError set: failed to send notification for receiver message-0: down"
+        "static deny for image my.reg/deny-me:1 using rule my.reg/deny-me:*; error sending \
+         notifications: failed sending a notification for receiver message-0 with FailOnError \
+         set: failed to send notification for receiver message-0: down"
     );
     assert_eq!(reject.requests().len(), 1);
     assert_eq!(admit.requests().len(), 1);
@@ -409,7 +410,7 @@ fn a_request_that_timed_out_still_alerts_its_fail_on_error_receivers() {
     assert!(!decided.allowed(), "{}", decided.response);
     assert_eq!(
         decided.message(),
-        " error sending notifications: timeout during handling of receiver 1/1 of reject alerts"
+        "validation of admission request e2e timed out after validating 0/1 images; error sending notifications: timeout during handling of receiver 1/1 of reject alerts"
     );
     assert!(took < Duration::from_secs(2), "{took:?}");
     let received = reject.wait_for(1, WAIT);

@@ -256,7 +256,13 @@ impl Admission {
 
 /// Denies `response` as Connaisseur does when a fail-on-error alert failed: a patch of the
 /// admitted decision stays in place (it matters if detection mode re-admits the request).
+/// A request that was already denied keeps its reason, followed by the alert failure
+/// (Connaisseur replaces the reason, which leaves the user guessing why it was denied).
 fn deny_keeping_patch(response: &mut AdmissionResponse, message: String) {
+    let message = match (&response.status, response.allowed) {
+        (Some(status), false) => format!("{};{message}", status.message),
+        _ => message,
+    };
     response.allowed = false;
     response.status =
         AdmissionResponse::from_decision(String::new(), Decision::Deny(message)).status;
@@ -737,6 +743,18 @@ mod tests {
                 response::DETECTION_WARNING.to_owned(),
                 " error sending notifications: x".to_owned()
             ]
+        );
+    }
+
+    #[test]
+    fn a_failed_alert_keeps_the_reason_of_a_denial() {
+        let mut response =
+            AdmissionResponse::from_decision("u".to_owned(), Decision::Deny("no".to_owned()));
+        deny_keeping_patch(&mut response, " error sending notifications: x".to_owned());
+        assert!(!response.allowed);
+        assert_eq!(
+            response.status.as_ref().map(|s| s.message.as_str()),
+            Some("no; error sending notifications: x")
         );
     }
 
