@@ -1,6 +1,6 @@
 //! Hot reload: a watcher thread that notices a new serving certificate, a new policy
-//! configuration, or new credentials for the configuration's `auth.secretName`s, loads and
-//! checks them, and hands what loads to the event loop (a channel plus the loop's waker).
+//! configuration, new credentials for the configuration's `auth.secretName`s, or a new
+//! alerting configuration or template, loads and checks them, and hands what loads to the event loop (a channel plus the loop's waker).
 //!
 //! Kubernetes updates mounted Secrets and ConfigMaps by writing a new directory and
 //! swapping the `..data` symlink; `tls.crt` stays a symlink to `..data/tls.crt`. A change is
@@ -21,9 +21,13 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::alerts::{self, Alerter, SetupError};
 use crate::config::{Auth, Config, ConfigError, ValidatorKind, SECRET_FILES};
 use crate::tls::{self, TlsError};
 use crate::{log_error, log_info, metrics};
+
+/// Files of the alerting templates directory looked at for changes, at most.
+const MAX_TEMPLATE_FILES: usize = 256;
 
 /// How often the files are checked unless told otherwise.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
@@ -41,6 +45,8 @@ pub struct WatchPaths {
     /// --secrets` checks), and a change of a named secret's credential file reloads the
     /// configuration.
     pub secrets: Option<PathBuf>,
+    /// The alerting configuration file; its `templates/` directory is watched with it.
+    pub alerts: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +61,8 @@ pub enum Reloaded {
     Tls(Arc<rustls::ServerConfig>),
     /// For the next request.
     Config(Arc<Config>),
+    /// For the next request; `None` when the new file names no receiver.
+    Alerts(Option<Arc<Alerter>>),
 }
 
 impl fmt::Debug for Reloaded {
@@ -62,6 +70,7 @@ impl fmt::Debug for Reloaded {
         match self {
             Reloaded::Tls(_) => f.write_str("Reloaded::Tls"),
             Reloaded::Config(config) => f.debug_tuple("Reloaded::Config").field(config).finish(),
+            Reloaded::Alerts(alerter) => f.debug_tuple("Reloaded::Alerts").field(alerter).finish(),
         }
     }
 }
@@ -75,6 +84,10 @@ pub enum ReloadError {
         /// The secrets directory the configuration was checked against, if any.
         secrets: Option<PathBuf>,
         errors: Vec<ConfigError>,
+    },
+    Alerts {
+        path: PathBuf,
+        error: SetupError,
     },
 }
 
@@ -111,6 +124,12 @@ impl fmt::Display for ReloadError {
                 }
                 f.write_str("' for details)")
             }
+            ReloadError::Alerts { path, error } => write!(
+                f,
+                "new alerting configuration {} refused, the previous one stays in force: {error} (run 'tastevin check-config --alerts {}' for details)",
+                path.display(),
+                path.display()
+            ),
         }
     }
 }
@@ -153,6 +172,7 @@ pub struct Watcher {
     config_seen: Vec<FileState>,
     /// The credential files of the secrets the configuration in force names.
     secret_files: Vec<PathBuf>,
+    alerts_seen: Vec<(PathBuf, FileState)>,
 }
 
 impl Watcher {
@@ -164,9 +184,11 @@ impl Watcher {
             tls_seen: Vec::new(),
             config_seen: Vec::new(),
             secret_files,
+            alerts_seen: Vec::new(),
         };
         watcher.tls_seen = watcher.tls_state();
         watcher.config_seen = watcher.config_state();
+        watcher.alerts_seen = watcher.alerts_state();
         watcher
     }
 
@@ -182,6 +204,30 @@ impl Watcher {
             .iter()
             .chain(&self.secret_files)
             .map(|p| FileState::of(p))
+            .collect()
+    }
+
+    /// The alerting file and every file of its templates directory (a template may be
+    /// added, changed or removed; at most [`MAX_TEMPLATE_FILES`] are looked at).
+    fn alerts_state(&self) -> Vec<(PathBuf, FileState)> {
+        let Some(path) = &self.paths.alerts else {
+            return Vec::new();
+        };
+        let mut templates: Vec<PathBuf> = std::fs::read_dir(alerts::templates_dir(path))
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok().map(|e| e.path()))
+                    .take(MAX_TEMPLATE_FILES)
+                    .collect()
+            })
+            .unwrap_or_default();
+        templates.sort();
+        std::iter::once(path.clone())
+            .chain(templates)
+            .map(|file| {
+                let state = FileState::of(&file);
+                (file, state)
+            })
             .collect()
     }
 
@@ -213,6 +259,17 @@ impl Watcher {
                 outcomes.push(loaded);
             }
         }
+        if let Some(path) = self.paths.alerts.clone() {
+            let now = self.alerts_state();
+            if now != self.alerts_seen {
+                self.alerts_seen = now;
+                outcomes.push(
+                    Alerter::from_file(&path)
+                        .map(|alerter| Reloaded::Alerts(alerter.map(Arc::new)))
+                        .map_err(|error| ReloadError::Alerts { path, error }),
+                );
+            }
+        }
         for outcome in &outcomes {
             match outcome {
                 Ok(Reloaded::Tls(_)) => log_info!(
@@ -228,6 +285,20 @@ impl Watcher {
                         .config
                         .as_ref()
                         .map_or_else(String::new, |p| p.display().to_string())
+                ),
+                Ok(Reloaded::Alerts(alerter)) => log_info!(
+                    "new alerting configuration loaded from {}: {}; the next request uses it",
+                    self.paths
+                        .alerts
+                        .as_ref()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    alerter.as_ref().map_or_else(
+                        || "no receivers, alerting is off".to_owned(),
+                        |a| format!(
+                            "{} receiver(s)",
+                            a.config().admit.len() + a.config().reject.len()
+                        )
+                    )
                 ),
                 Err(e) => log_error!("{e}"),
             }
@@ -428,6 +499,79 @@ mod tests {
         assert!(matches!(
             watcher.check().as_slice(),
             [Ok(Reloaded::Config(_))]
+        ));
+    }
+
+    /// An alerting file with one admit receiver using template `t` at `url`.
+    fn alerting(url: &str) -> String {
+        format!("admitRequest:\n  receivers:\n    - template: t\n      receiverUrl: {url}\n")
+    }
+
+    fn receivers(reloaded: &[Result<Reloaded, ReloadError>]) -> Option<Vec<String>> {
+        match reloaded {
+            [Ok(Reloaded::Alerts(Some(alerter)))] => Some(
+                alerter
+                    .config()
+                    .admit
+                    .iter()
+                    .map(|r| r.url.to_string())
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn alerting_and_its_templates_are_reloaded_and_a_broken_one_refused() {
+        let dir = Scratch::new("alerts");
+        let templates = dir.0.join("templates");
+        fs::create_dir_all(&templates).unwrap();
+        fs::write(templates.join("t.json"), r#"{"m": "{{ alert_message }}"}"#).unwrap();
+        kubelet_update(
+            &dir.0,
+            "v1",
+            &[("config.yaml", &alerting("https://a.example/"))],
+        );
+        let paths = WatchPaths {
+            alerts: Some(dir.0.join("config.yaml")),
+            ..WatchPaths::default()
+        };
+        let mut watcher = Watcher::new(paths, &Config::embedded_default());
+        assert!(watcher.check().is_empty(), "nothing changed");
+
+        kubelet_update(
+            &dir.0,
+            "v2",
+            &[("config.yaml", &alerting("https://b.example/"))],
+        );
+        assert_eq!(
+            receivers(&watcher.check()),
+            Some(vec!["https://b.example/".to_owned()])
+        );
+
+        // A template that no longer parses refuses the reload; the previous alerter stays.
+        fs::write(
+            templates.join("t.json"),
+            r#"{"m": "{{ no_such_variable }}"}"#,
+        )
+        .unwrap();
+        match watcher.check().as_slice() {
+            [Err(e @ ReloadError::Alerts { .. })] => {
+                let text = e.to_string();
+                assert!(text.contains("no_such_variable"), "{text}");
+                assert!(text.contains("check-config --alerts"), "{text}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(watcher.check().is_empty(), "a refusal is not repeated");
+
+        // Fixing the template reloads; an empty file turns alerting off.
+        fs::write(templates.join("t.json"), r#"{"m": "{{ cluster }}"}"#).unwrap();
+        assert!(receivers(&watcher.check()).is_some());
+        kubelet_update(&dir.0, "v3", &[("config.yaml", "{}")]);
+        assert!(matches!(
+            watcher.check().as_slice(),
+            [Ok(Reloaded::Alerts(None))]
         ));
     }
 

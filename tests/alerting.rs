@@ -361,6 +361,60 @@ fn the_binary_alerts_on_each_decision() {
     assert_eq!(admit.requests().len(), 1);
 }
 
+#[test]
+fn the_binary_reloads_a_changed_alerting_configuration() {
+    let first = Receiver::start(Answer::Status(200, "ok"));
+    let second = Receiver::start(Answer::Status(200, "ok"));
+    let alerts = AlertsDir::new(&alerting(
+        &[receiver("message", &first.url("/"), false)],
+        &[],
+    ));
+    let policy = alerts.dir.path().join("policy.yaml");
+    fs::write(&policy, POLICY).expect("write the policy");
+    let server = Server::start(&[
+        "--config",
+        policy.to_str().expect("utf-8 path"),
+        "--alerts-config",
+        alerts.config_path().to_str().expect("utf-8 path"),
+        "--reload-interval",
+        "1",
+    ]);
+    let admit = |uid: &str| {
+        let mut client = server.connect();
+        client.send(&requests::mutate(&requests::admission_review(uid)));
+        let answer = client.read_response();
+        assert_eq!(
+            requests::review_verdict(&answer.body),
+            (uid.to_owned(), true)
+        );
+    };
+    admit("before");
+    assert_eq!(first.wait_for(1, WAIT).len(), 1, "{}", server.log());
+
+    fs::write(
+        alerts.config_path(),
+        alerting(&[receiver("message", &second.url("/"), false)], &[]),
+    )
+    .expect("rewrite the alerting config");
+    assert!(
+        server.eventually(WAIT, || server
+            .log()
+            .contains("new alerting configuration loaded")),
+        "{}",
+        server.log()
+    );
+    admit("after");
+    let received = second.wait_for(1, WAIT);
+    assert_eq!(received.len(), 1, "{}", server.log());
+    assert_eq!(received[0].body, ADMITTED_BODY);
+    std::thread::sleep(SETTLE);
+    assert_eq!(
+        first.requests().len(),
+        1,
+        "the old receiver is no longer used"
+    );
+}
+
 fn serve_exit(flags: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_tastevin"))
         .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])

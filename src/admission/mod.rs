@@ -121,6 +121,19 @@ impl Admission {
             .with_alerts(self.alerts.clone())
     }
 
+    /// The same engine with a reloaded alerting configuration (`None`: alerting off). Built
+    /// like a reload of the policy, so its verdict cache starts empty too: simpler than
+    /// sharing one between engines, and alerting changes are rare.
+    pub fn with_alerter(&self, alerts: Option<Arc<Alerter>>) -> Admission {
+        Admission::build(
+            Arc::clone(&self.config),
+            self.settings.clone(),
+            self.metrics,
+            self.log,
+        )
+        .with_alerts(alerts)
+    }
+
     /// The same engine notifying `alerts` of every decision (none: alerting off).
     pub fn with_alerts(mut self, alerts: Option<Arc<Alerter>>) -> Admission {
         self.outbound = needs_outbound(&self.config) || alerts.is_some();

@@ -61,11 +61,7 @@ impl AlertsConfig {
                 reason,
             }]
         })?;
-        let templates = path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join("templates");
-        AlertsConfig::from_yaml(&text, path, &templates)
+        AlertsConfig::from_yaml(&text, path, &templates_dir(path))
     }
 
     /// Decodes and checks `text` (read from `file`), reading templates from `templates`.
@@ -345,6 +341,13 @@ impl RawReceiver {
             _ => Err(problems),
         }
     }
+}
+
+/// Where the templates of the alerting file at `path` are read from: `templates/` beside it.
+pub fn templates_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("templates")
 }
 
 fn load_template(name: &str, templates: &Path) -> Result<Template, Problem> {

@@ -23,12 +23,13 @@ pub mod sender;
 pub mod template;
 
 use std::fmt;
+use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Instant, SystemTime};
 
 use crate::net::https_client::{HttpError, HttpsClient};
 use crate::{log_error, log_warn};
-pub use config::{AlertsConfig, AlertsError, DEFAULT_PATH};
+pub use config::{templates_dir, AlertsConfig, AlertsError, DEFAULT_PATH};
 use notification::{go_utc_timestamp, Notification};
 pub use notification::{Alert, AlertResult, Stream};
 use sender::{Background, Delivery, SendError};
@@ -107,7 +108,47 @@ impl fmt::Debug for Alerter {
     }
 }
 
+/// Why alerting could not be set up from a file.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The file or one of its templates does not load.
+    Config(Vec<AlertsError>),
+    /// The HTTPS client for the receivers could not be built (system CA bundle).
+    Client(HttpError),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Config(errors) => {
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            SetupError::Client(e) => write!(f, "cannot set up alerting: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
 impl Alerter {
+    /// The alerter of the alerting file at `path` (pod id from `POD_NAME`), or `None` when
+    /// the file names no receiver.
+    pub fn from_file(path: &Path) -> Result<Option<Alerter>, SetupError> {
+        let config = AlertsConfig::load(path).map_err(SetupError::Config)?;
+        if config.is_empty() {
+            return Ok(None);
+        }
+        Alerter::from_env(config)
+            .map(Some)
+            .map_err(SetupError::Client)
+    }
+
     /// An alerter for `config` whose alerts carry `pod_id` as `connaisseur_pod_id`.
     pub fn new(config: AlertsConfig, pod_id: String) -> Result<Alerter, HttpError> {
         let client = Arc::new(sender::client()?);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{ArgError, Args};
 use crate::admission::{Admission, Settings as AdmissionSettings};
-use crate::alerts::{self, Alerter, AlertsConfig};
+use crate::alerts::{self, Alerter, SetupError};
 use crate::config::Config;
 use crate::http::request::Limits;
 use crate::reload::{self, TlsPaths, WatchPaths, Watcher};
@@ -102,8 +102,8 @@ pub fn run(raw: &[String]) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let alerts = match load_alerts(args.value("--alerts-config")) {
-        Ok(alerts) => alerts,
+    let (alerts, alerts_path) = match load_alerts(args.value("--alerts-config")) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let reload_interval = match secs_flag(&args, "--reload-interval", reload::DEFAULT_INTERVAL) {
@@ -138,6 +138,7 @@ pub fn run(raw: &[String]) -> i32 {
             tls: tls_paths,
             config: Some(config_path),
             secrets: Some(admission_settings.secrets_dir.clone()),
+            alerts: alerts_path,
         };
         (Watcher::new(paths, &config), reload_interval)
     });
@@ -241,44 +242,44 @@ fn load_config(path: Option<&str>) -> Result<Config, i32> {
 }
 
 /// The alerter of the alerting configuration at `path` (else the default path), or `None`
-/// when it has no receivers or the default file does not exist. Like Connaisseur, a file
-/// that does not load stops the start.
-fn load_alerts(path: Option<&str>) -> Result<Option<Arc<Alerter>>, i32> {
+/// when it has no receivers or the default file does not exist; and the file, when there is
+/// one to watch for changes. Like Connaisseur, a file that does not load stops the start.
+fn load_alerts(path: Option<&str>) -> Result<(Option<Arc<Alerter>>, Option<PathBuf>), i32> {
     let path = match path {
         Some(p) => PathBuf::from(p),
         None => {
             let default = Path::new(alerts::DEFAULT_PATH);
             if !default.exists() {
                 log_info!("no {}: alerting is off", alerts::DEFAULT_PATH);
-                return Ok(None);
+                return Ok((None, None));
             }
             default.to_path_buf()
         }
     };
-    let config = AlertsConfig::load(&path).map_err(|errors| {
-        for e in errors {
-            log_error!("{e}");
-        }
-        1
-    })?;
-    if config.is_empty() {
-        log_info!(
-            "alerting configuration {} has no receivers: alerting is off",
-            path.display()
-        );
-        return Ok(None);
-    }
-    let receivers = config.admit.len() + config.reject.len();
-    match Alerter::from_env(config) {
-        Ok(alerter) => {
+    match Alerter::from_file(&path) {
+        Ok(Some(alerter)) => {
+            let receivers = alerter.config().admit.len() + alerter.config().reject.len();
             log_info!(
                 "alerting configuration loaded from {}: {receivers} receiver(s)",
                 path.display()
             );
-            Ok(Some(Arc::new(alerter)))
+            Ok((Some(Arc::new(alerter)), Some(path)))
+        }
+        Ok(None) => {
+            log_info!(
+                "alerting configuration {} has no receivers: alerting is off",
+                path.display()
+            );
+            Ok((None, Some(path)))
+        }
+        Err(SetupError::Config(errors)) => {
+            for e in errors {
+                log_error!("{e}");
+            }
+            Err(1)
         }
         Err(e) => {
-            log_error!("cannot set up alerting: {e}");
+            log_error!("{e}");
             Err(1)
         }
     }

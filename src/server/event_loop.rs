@@ -195,7 +195,7 @@ impl EventLoop {
     }
 
     /// Puts new versions from the watcher in force: a certificate for connections accepted
-    /// from now on, a configuration for the next request.
+    /// from now on, a configuration or an alerting configuration for the next request.
     fn apply_reloads(&mut self) {
         let Some(reloads) = &self.reloads else {
             return;
@@ -209,6 +209,10 @@ impl EventLoop {
                 }
                 Reloaded::Config(config) => {
                     let admission = self.router.admission().with_config(config);
+                    self.router.set_admission(Arc::new(admission));
+                }
+                Reloaded::Alerts(alerter) => {
+                    let admission = self.router.admission().with_alerter(alerter);
                     self.router.set_admission(Arc::new(admission));
                 }
             }
