@@ -68,6 +68,7 @@ fn tag_resolves_to_the_pushed_digest_and_content_is_checked() {
         kind,
         config,
         layers,
+        ..
     } = fetched.manifest
     else {
         panic!("expected an image manifest");

@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
             kind,
             config,
             layers,
+            ..
         } => {
             assert!(!kind.is_index());
             assert!(manifest::is_sha256_digest(&config.digest));

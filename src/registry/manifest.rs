@@ -80,9 +80,11 @@ pub struct Platform {
 /// A parsed manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
-    /// One image: a config blob and layers.
+    /// One image: a config blob and layers. OCI artifacts (such as Notation signatures)
+    /// have this shape too and name their type in `artifact_type`.
     Image {
         kind: ManifestKind,
+        artifact_type: Option<String>,
         config: Descriptor,
         layers: Vec<Descriptor>,
     },
@@ -147,6 +149,7 @@ impl std::error::Error for ManifestError {}
 struct RawManifest {
     schema_version: u64,
     media_type: Option<String>,
+    artifact_type: Option<String>,
     config: Option<RawDescriptor>,
     layers: Option<Vec<RawDescriptor>>,
     manifests: Option<Vec<RawDescriptor>>,
@@ -225,6 +228,7 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
             .ok_or_else(|| ManifestError::Malformed("image manifest without layers".to_string()))?;
         Ok(Manifest::Image {
             kind,
+            artifact_type: raw.artifact_type,
             config,
             layers: check_all(layers)?,
         })
@@ -265,6 +269,7 @@ mod tests {
             kind,
             config,
             layers,
+            ..
         } = parse(json.as_bytes(), None).unwrap()
         else {
             panic!("not an image manifest");

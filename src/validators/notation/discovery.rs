@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::envelope::{COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_ENVELOPE_BYTES};
 use crate::image_ref::ImageRef;
-use crate::registry::manifest::{is_sha256_digest, MAX_DESCRIPTORS};
+use crate::registry::manifest::{is_sha256_digest, Manifest, MAX_DESCRIPTORS};
 use crate::registry::{RegistryClient, RegistryError};
 
 /// The artifact type (or, in older signatures, the config media type) of signatures.
@@ -123,23 +123,6 @@ fn signatures_in_index(bytes: &[u8]) -> Result<Vec<String>, String> {
         .collect())
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawSignatureManifest {
-    artifact_type: Option<String>,
-    config: Option<RawDescriptor>,
-    #[serde(default)]
-    layers: Vec<RawDescriptor>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawDescriptor {
-    media_type: String,
-    digest: String,
-    size: u64,
-}
-
 /// The signature manifest `manifest_digest` and its envelope.
 pub fn fetch_signature(
     client: &RegistryClient,
@@ -152,19 +135,27 @@ pub fn fetch_signature(
         what: format!("signature manifest {manifest_digest}"),
         detail,
     };
-    let raw: RawSignatureManifest =
-        serde_json::from_slice(&fetched.bytes).map_err(|e| unusable(e.to_string()))?;
-    let is_signature = raw.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE)
-        || raw.config.as_ref().map(|c| c.media_type.as_str()) == Some(SIGNATURE_ARTIFACT_TYPE);
+    // The registry client has parsed (and digest-checked) the manifest already.
+    let Manifest::Image {
+        artifact_type,
+        config,
+        layers,
+        ..
+    } = &fetched.manifest
+    else {
+        return Err(unusable("an index, not a signature manifest".to_owned()));
+    };
+    let is_signature = artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE)
+        || config.media_type == SIGNATURE_ARTIFACT_TYPE;
     if !is_signature {
         return Err(unusable(format!(
             "not a Notary Project signature (artifactType {SIGNATURE_ARTIFACT_TYPE} expected)"
         )));
     }
-    let [layer] = raw.layers.as_slice() else {
+    let [layer] = layers.as_slice() else {
         return Err(unusable(format!(
             "{} layers, a signature has exactly one",
-            raw.layers.len()
+            layers.len()
         )));
     };
     let format = match layer.media_type.as_str() {
