@@ -6,14 +6,13 @@ mod support;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::decision::{decide_on, engine, Decided};
 use support::receiver::{Answer, Receiver};
-use support::{requests, Server, TempDir};
+use support::{requests, serve_until_exit, Server, TempDir};
 use tastevin::admission::{Admission, Settings};
 use tastevin::alerts::{Alerter, AlertsConfig};
 use tastevin::config::Config;
@@ -415,17 +414,6 @@ fn the_binary_reloads_a_changed_alerting_configuration() {
     );
 }
 
-fn serve_exit(flags: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tastevin"))
-        .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
-        .args(flags)
-        .output()
-        .expect("run tastevin");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code(), text)
-}
-
 #[test]
 fn an_alerting_configuration_that_does_not_load_stops_the_start() {
     let alerts = AlertsDir::new(&alerting(
@@ -433,7 +421,7 @@ fn an_alerting_configuration_that_does_not_load_stops_the_start() {
         &[],
     ));
     let path = alerts.config_path();
-    let (code, log) = serve_exit(&["--alerts-config", path.to_str().expect("utf-8 path")]);
+    let (code, log) = serve_until_exit(&["--alerts-config", path.to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(1), "{log}");
     assert!(
         log.contains("admitRequest.receivers[0].template: unable to get template file"),
@@ -442,7 +430,7 @@ fn an_alerting_configuration_that_does_not_load_stops_the_start() {
     assert!(log.contains("absent.json"), "{log}");
 
     let missing = alerts.dir.path().join("nowhere.yaml");
-    let (code, log) = serve_exit(&["--alerts-config", missing.to_str().expect("utf-8 path")]);
+    let (code, log) = serve_until_exit(&["--alerts-config", missing.to_str().expect("utf-8 path")]);
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("nowhere.yaml: cannot read"), "{log}");
 }

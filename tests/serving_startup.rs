@@ -4,9 +4,8 @@
 mod support;
 
 use std::fs;
-use std::process::Command;
 
-use support::TempDir;
+use support::{serve_until_exit, TempDir};
 
 const COSIGN_WITH_SECRET: &str = r#"
 validators:
@@ -29,21 +28,12 @@ policy:
 fn serve(dir: &TempDir, extra: &[&str]) -> (Option<i32>, String) {
     let config = dir.path().join("config.yaml");
     fs::write(&config, COSIGN_WITH_SECRET).expect("write the config");
-    let output = Command::new(env!("CARGO_BIN_EXE_tastevin"))
-        .args([
-            "serve",
-            "--plain-http",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&config)
-        .args(extra)
-        .output()
-        .expect("run tastevin");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code(), text)
+    let config = config.display().to_string();
+    let flags: Vec<&str> = ["--config", config.as_str()]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    serve_until_exit(&flags)
 }
 
 #[test]

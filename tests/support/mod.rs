@@ -71,6 +71,19 @@ impl Drop for TempDir {
     }
 }
 
+/// Runs `tastevin serve --plain-http` on a free port with `flags` until it exits by itself
+/// (a startup refusal): its exit code and everything it printed.
+pub fn serve_until_exit(flags: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tastevin"))
+        .args(["serve", "--plain-http", "--listen", "127.0.0.1:0"])
+        .args(flags)
+        .output()
+        .expect("run tastevin");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
 /// A self-signed serving certificate for `localhost` and `127.0.0.1`, written as PEM files.
 pub struct Certificate {
     pub cert_path: PathBuf,
