@@ -114,7 +114,8 @@ impl Owners {
             owner.name.clone(),
         );
         let parent = self.fetch_shared(&key, namespace, owner, deadline)?;
-        if parent.uid != owner.uid {
+        // An empty UID matches nothing: every object the API server stores has one.
+        if owner.uid.is_empty() || parent.uid != owner.uid {
             return Err(LookupError::UidMismatch {
                 expected: owner.uid.clone(),
                 found: parent.uid.clone(),
@@ -232,9 +233,11 @@ pub fn owner_path(
             && !part.starts_with('.')
     };
     let version_parts = owner.api_version.split('/').collect::<Vec<_>>();
-    if !(clean(namespace) && clean(&owner.name) && version_parts.len() <= 2)
-        || !version_parts.iter().all(|part| clean(part))
-    {
+    let valid = clean(namespace)
+        && clean(&owner.name)
+        && version_parts.len() <= 2
+        && version_parts.iter().all(|part| clean(part));
+    if !valid {
         return Err(LookupError::Unsupported(format!(
             "owner {}/{} {:?} in namespace {namespace:?} is not a valid Kubernetes reference",
             owner.api_version, owner.kind, owner.name
