@@ -279,6 +279,35 @@ fn children_of_admitted_parents_are_approved_without_a_registry_call() {
 }
 
 #[test]
+fn images_of_one_child_share_one_owner_lookup() {
+    let world = World::new();
+    let api = KubeApi::start(Behaviour::Serve);
+    let server = world.serve(&api.env());
+    // Eight distinct image strings: validated concurrently, all owned by the same
+    // ReplicaSet. Approval never asks the registry, so they need not exist there.
+    let host = world.registry.host();
+    let digest = world
+        .signed_pinned
+        .rsplit('@')
+        .next()
+        .expect("digest")
+        .to_owned();
+    let images: Vec<String> = (0..8)
+        .map(|i| format!("{host}/team/app{i}@{digest}"))
+        .collect();
+    let images: Vec<&str> = images.iter().map(String::as_str).collect();
+    api.put(object("apps/v1", "ReplicaSet", "rs", "uid-rs", &images));
+    let pod = owned_by(
+        object("v1", "Pod", "p", "uid-p", &images),
+        ("apps/v1", "ReplicaSet", "rs", "uid-rs"),
+    );
+    assert_eq!(admit(&server, &pod)["allowed"], true);
+    assert_eq!(skipped(&server), 8.0);
+    assert_eq!(api.requests().len(), 1, "{:?}", api.requests());
+    assert_eq!(registry_calls(&server, &world), 0.0);
+}
+
+#[test]
 fn a_parent_with_another_image_approves_nothing() {
     let world = World::new();
     let api = KubeApi::start(Behaviour::Serve);

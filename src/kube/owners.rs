@@ -45,6 +45,8 @@ pub enum LookupError {
     },
     /// The owner has no containers or does not decode as its kind.
     Decode(String),
+    /// Another request's lookup of the same owner did not finish before this deadline.
+    Deadline,
 }
 
 impl fmt::Display for LookupError {
@@ -59,6 +61,9 @@ impl fmt::Display for LookupError {
                 )
             }
             LookupError::Decode(err) => write!(f, "cannot read the owner: {err}"),
+            LookupError::Deadline => {
+                f.write_str("an identical owner lookup did not finish before the deadline")
+            }
         }
     }
 }
@@ -174,12 +179,7 @@ impl Owners {
             flight.ready.notify_all();
             return result;
         }
-        let timed_out = || {
-            Err(LookupError::Api(KubeError::Status {
-                status: 0,
-                message: "an identical owner lookup did not finish before the deadline".into(),
-            }))
-        };
+        let timed_out = || Err(LookupError::Deadline);
         let Ok(mut slot) = flight.result.lock() else {
             return timed_out();
         };
