@@ -17,7 +17,7 @@ use super::workload::{self, ContainerList, OwnerReference, Workload, WorkloadKin
 use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
-use crate::kube::owners::Owners;
+use crate::kube::owners::{LookupError, Owners};
 use crate::metrics::SkipReason;
 use crate::validators::in_flight::InFlight;
 use crate::validators::{self, Clients, Outcome, Rejection};
@@ -366,7 +366,7 @@ impl Engine<'_> {
                 Err(err) => {
                     if self.log {
                         let what = format!("{} {}/{}", owner.kind, family.namespace, owner.name);
-                        if matches!(err, crate::kube::owners::LookupError::UidMismatch { .. }) {
+                        if matches!(err, LookupError::UidMismatch { .. }) {
                             log_warn!("child approval: owner {what}: {err}");
                         } else {
                             log_info!("child approval: owner {what} not used: {err}");
