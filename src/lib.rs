@@ -26,6 +26,7 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod image_ref;
+pub mod kube;
 pub mod log;
 pub mod metrics;
 pub mod net;

@@ -1,9 +1,12 @@
 //! The Kubernetes manifests in `deploy/`: every YAML document parses, and the objects carry
 //! what a Connaisseur-equivalent installation needs (webhook rules and settings, replicas,
-//! probes, security context, Service wiring, a policy that tastevin itself accepts).
+//! probes, security context, Service wiring, a policy that tastevin itself accepts, RBAC for
+//! child approval, a NetworkPolicy). The kustomize base is rendered with the real
+//! `kubectl kustomize` (Debian package `kubernetes-client`) and checked as rendered.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -96,7 +99,13 @@ fn every_document_has_a_kind_an_api_version_and_a_name() {
                 file.display()
             );
         }
-        let cluster_scoped = ["Namespace", "MutatingWebhookConfiguration", "Kustomization"];
+        let cluster_scoped = [
+            "Namespace",
+            "MutatingWebhookConfiguration",
+            "Kustomization",
+            "ClusterRole",
+            "ClusterRoleBinding",
+        ];
         if !cluster_scoped.contains(&kind.unwrap_or_default()) {
             assert_eq!(
                 doc["metadata"]["namespace"],
@@ -239,10 +248,11 @@ fn deployment_is_replicated_probed_small_and_locked_down() {
     assert_eq!(pod["securityContext"]["runAsUser"], 10001);
     assert_eq!(pod["securityContext"]["runAsGroup"], 20001);
 
+    // Child approval reads owners with the ServiceAccount's token.
     let account = pod["serviceAccountName"].as_str().unwrap();
     let account = named("ServiceAccount", account);
-    assert_eq!(account["automountServiceAccountToken"], false);
-    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_ne!(account["automountServiceAccountToken"], false);
+    assert_ne!(pod["automountServiceAccountToken"], false);
 }
 
 #[test]
@@ -338,4 +348,143 @@ fn kustomization_lists_every_manifest_outside_monitoring() {
     let mut listed_sorted = listed.clone();
     listed_sorted.sort_unstable();
     assert_eq!(listed_sorted, files);
+}
+
+/// `kubectl kustomize deploy/`, parsed: what `kubectl apply -k deploy/` would send.
+fn rendered() -> Vec<Value> {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let output = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&deploy)
+        .output()
+        .expect("run kubectl (Debian package kubernetes-client)");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize deploy/ failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
+    serde_norway::Deserializer::from_str(&text)
+        .map(|document| Value::deserialize(document).expect("rendered YAML"))
+        .collect()
+}
+
+fn rendered_one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = objects.iter().filter(|o| o["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "exactly one {kind} rendered");
+    found[0]
+}
+
+#[test]
+fn kustomize_renders_the_whole_installation() {
+    let objects = rendered();
+    let mut kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "ConfigMap",
+            "Deployment",
+            "MutatingWebhookConfiguration",
+            "Namespace",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "Service",
+            "ServiceAccount",
+        ]
+    );
+    let deployment = rendered_one(&objects, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let budget = rendered_one(&objects, "PodDisruptionBudget");
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    assert_eq!(budget["spec"]["selector"]["matchLabels"], *labels);
+    let service = rendered_one(&objects, "Service");
+    assert_eq!(service["spec"]["selector"], *labels);
+
+    // Item 93: Connaisseur's namespace label, in its default mode `ignore`.
+    let hook = &rendered_one(&objects, "MutatingWebhookConfiguration")["webhooks"][0];
+    assert!(hook["namespaceSelector"]["matchExpressions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({
+            "key": "securesystemsengineering.connaisseur/webhook",
+            "operator": "NotIn",
+            "values": ["ignore"],
+        })));
+    assert_eq!(
+        hook["clientConfig"]["service"]["name"],
+        service["metadata"]["name"]
+    );
+}
+
+#[test]
+fn rbac_grants_get_on_the_workload_kinds_to_the_pods_service_account() {
+    let objects = rendered();
+    let role = rendered_one(&objects, "ClusterRole");
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for rule in role["rules"].as_array().unwrap() {
+        assert_eq!(strings(&rule["verbs"]), ["get"], "only get: {rule}");
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                granted.push((group.to_owned(), resource.to_owned()));
+            }
+        }
+    }
+    granted.sort();
+    let mut expected: Vec<(String, String)> = [
+        ("", "pods"),
+        ("", "replicationcontrollers"),
+        ("apps", "daemonsets"),
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("apps", "statefulsets"),
+        ("batch", "cronjobs"),
+        ("batch", "jobs"),
+    ]
+    .iter()
+    .map(|(g, r)| (g.to_string(), r.to_string()))
+    .collect();
+    expected.sort();
+    assert_eq!(granted, expected);
+
+    let binding = rendered_one(&objects, "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    let pod = &rendered_one(&objects, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": pod["serviceAccountName"], "namespace": NAMESPACE}])
+    );
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    let account = rendered_one(&objects, "ServiceAccount");
+    assert_eq!(account["metadata"]["name"], pod["serviceAccountName"]);
+    assert_ne!(account["automountServiceAccountToken"], false);
+}
+
+#[test]
+fn network_policy_opens_port_5000_and_lets_everything_out() {
+    let objects = rendered();
+    let policy = rendered_one(&objects, "NetworkPolicy");
+    let deployment = rendered_one(&objects, "Deployment");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        deployment["spec"]["template"]["metadata"]["labels"]
+    );
+    let mut types = strings(&policy["spec"]["policyTypes"]);
+    types.sort_unstable();
+    assert_eq!(types, ["Egress", "Ingress"]);
+    assert_eq!(
+        policy["spec"]["ingress"],
+        json!([{"ports": [{"port": 5000, "protocol": "TCP"}]}])
+    );
+    assert_eq!(policy["spec"]["egress"], json!([{}]));
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["ports"][0]["containerPort"], 5000);
 }

@@ -41,6 +41,7 @@ fn on_a_bare_machine_it_names_what_it_would_install() {
         "openssl",
         "bubblewrap",
         "musl-tools",
+        "kubernetes-client",
     ] {
         assert!(
             stderr.split_whitespace().any(|word| word == package),

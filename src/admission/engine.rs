@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 use super::response::{Decision, PatchOp};
 use super::review::AdmissionRequest;
 use super::settings::Settings;
-use super::workload::{self, ContainerList, Workload, WorkloadKind};
+use super::workload::{self, ContainerList, OwnerReference, Workload, WorkloadKind};
 use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
+use crate::kube::owners::{LookupError, Owners};
 use crate::metrics::SkipReason;
 use crate::validators::in_flight::InFlight;
 use crate::validators::{self, Clients, Outcome, Rejection};
-use crate::{log_debug, log_info};
+use crate::{log_debug, log_info, log_warn};
 
 /// The validator that handled an image, as metrics label it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,16 @@ pub struct Engine<'a> {
     /// Distinct images validated at once. 1 on the event loop, where validation never waits;
     /// more on a worker thread, where validators wait on registries.
     pub parallelism: usize,
+    /// Owner lookups for child approval; `None` outside a cluster, when the API client
+    /// could not be set up, or when child approval is off.
+    pub owners: Option<&'a Owners>,
+}
+
+/// What child approval needs of the request: where the child is and who owns it.
+#[derive(Clone, Copy)]
+struct Family<'r> {
+    namespace: &'r str,
+    owners: &'r [OwnerReference],
 }
 
 /// One distinct image string and the positions that use it.
@@ -132,7 +143,11 @@ impl Engine<'_> {
         }
 
         let images = distinct_images(&new);
-        let (outcomes, validated) = self.check_images(&images, old.as_ref(), deadline);
+        let family = Family {
+            namespace: &request.namespace,
+            owners: &new.owners,
+        };
+        let (outcomes, validated) = self.check_images(&images, old.as_ref(), family, deadline);
         let decision = aggregate(&outcomes, &images, new.kind, &request.uid, validated);
         Evaluation {
             decision,
@@ -148,6 +163,7 @@ impl Engine<'_> {
         &self,
         images: &[DistinctImage<'_>],
         old: Option<&Workload>,
+        family: Family<'_>,
         deadline: Instant,
     ) -> (Vec<ImageOutcome>, usize) {
         let finished: Vec<ImageOutcome> = if self.parallelism <= 1 || images.len() <= 1 {
@@ -156,7 +172,7 @@ impl Engine<'_> {
                 if Instant::now() >= deadline {
                     break;
                 }
-                finished.push(self.check_image(image.raw, old, deadline));
+                finished.push(self.check_image(image.raw, old, family, deadline));
             }
             finished
         } else {
@@ -169,7 +185,7 @@ impl Engine<'_> {
                             if Instant::now() >= deadline {
                                 break;
                             }
-                            let outcome = self.check_image(image.raw, old, deadline);
+                            let outcome = self.check_image(image.raw, old, family, deadline);
                             if let Ok(mut finished) = finished.lock() {
                                 finished.push(outcome);
                             }
@@ -194,7 +210,13 @@ impl Engine<'_> {
     }
 
     /// §4.3 for one distinct image string.
-    fn check_image(&self, raw: &str, old: Option<&Workload>, deadline: Instant) -> ImageOutcome {
+    fn check_image(
+        &self,
+        raw: &str,
+        old: Option<&Workload>,
+        family: Family<'_>,
+        deadline: Instant,
+    ) -> ImageOutcome {
         let started = Instant::now();
         let mut outcome = ImageOutcome {
             raw: raw.to_owned(),
@@ -206,7 +228,7 @@ impl Engine<'_> {
             timed_out: false,
             elapsed: Duration::ZERO,
         };
-        outcome.result = self.run_pipeline(raw, old, deadline, &mut outcome);
+        outcome.result = self.run_pipeline(raw, old, family, deadline, &mut outcome);
         outcome.elapsed = started.elapsed();
         // A validation that came back after the deadline no longer decides anything.
         outcome.timed_out = Instant::now() > deadline;
@@ -217,6 +239,7 @@ impl Engine<'_> {
         &self,
         raw: &str,
         old: Option<&Workload>,
+        family: Family<'_>,
         deadline: Instant,
         outcome: &mut ImageOutcome,
     ) -> Result<Admitted, String> {
@@ -266,8 +289,14 @@ impl Engine<'_> {
             outcome.skipped = Some(reason);
             return Ok(Admitted { patch_value: None });
         }
-        // Child approval needs the owners from the Kubernetes API; without an API client
-        // there are no parents, so no image is approved this way (logged once at startup).
+        if self.approved_by_parent(raw, family, deadline) {
+            let reason = SkipReason::ChildApproval;
+            if self.log {
+                log_info!("skipped validation: {} for image {raw}", reason.label());
+            }
+            outcome.skipped = Some(reason);
+            return Ok(Admitted { patch_value: None });
+        }
 
         let cache_key = CacheKey::new(image.normalised(), self.config.judge(selection.rule_index));
         if let Some(verdict) = self.cache.get(&cache_key, Instant::now()) {
@@ -319,6 +348,34 @@ impl Engine<'_> {
                 Err(message)
             }
         }
+    }
+
+    /// §4.5.2: whether an owner of the object, as the API server has it now, carries `raw`
+    /// verbatim. The owner was admitted (and pinned) itself, so its pods' images need no
+    /// second look. A failed lookup approves nothing: the image is validated.
+    fn approved_by_parent(&self, raw: &str, family: Family<'_>, deadline: Instant) -> bool {
+        let Some(owners) = self.owners else {
+            return false;
+        };
+        if !self.settings.effective_child_approval() {
+            return false;
+        }
+        family.owners.iter().any(
+            |owner| match owners.parent(family.namespace, owner, deadline) {
+                Ok(parent) => parent.images.iter().any(|image| image == raw),
+                Err(err) => {
+                    if self.log {
+                        let what = format!("{} {}/{}", owner.kind, family.namespace, owner.name);
+                        if matches!(err, LookupError::UidMismatch { .. }) {
+                            log_warn!("child approval: owner {what}: {err}");
+                        } else {
+                            log_info!("child approval: owner {what} not used: {err}");
+                        }
+                    }
+                    false
+                }
+            },
+        )
     }
 
     /// An image whose validation did not finish before the deadline.

@@ -20,6 +20,7 @@ use std::time::Instant;
 use crate::alerts::{Alert, Alerter};
 use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
+use crate::kube::owners::Owners;
 use crate::metrics::{self, Metrics};
 use crate::validators::in_flight::InFlight;
 use crate::validators::Clients;
@@ -43,6 +44,8 @@ pub struct Admission {
     cache: VerdictCache,
     clients: Clients,
     in_flight: InFlight,
+    /// Owner lookups for child approval, kept across reloads (one API client per process).
+    owners: Option<Arc<Owners>>,
 }
 
 /// Distinct images of one request validated at once when validators wait on the network.
@@ -119,6 +122,7 @@ impl Admission {
     pub fn with_config(&self, config: Arc<Config>) -> Admission {
         Admission::build(config, self.settings.clone(), self.metrics, self.log)
             .with_alerts(self.alerts.clone())
+            .with_owners(self.owners.clone())
     }
 
     /// The same engine with a reloaded alerting configuration (`None`: alerting off). Built
@@ -132,6 +136,14 @@ impl Admission {
             self.log,
         )
         .with_alerts(alerts)
+        .with_owners(self.owners.clone())
+    }
+
+    /// The same engine looking up owners at the Kubernetes API for child approval (none:
+    /// outside a cluster, every image is validated).
+    pub fn with_owners(mut self, owners: Option<Arc<Owners>>) -> Admission {
+        self.owners = owners;
+        self
     }
 
     /// The same engine notifying `alerts` of every decision (none: alerting off).
@@ -153,6 +165,7 @@ impl Admission {
             clients: Clients::new(settings.secrets_dir.clone()),
             in_flight: InFlight::new(),
             alerts: None,
+            owners: None,
             config,
             settings,
             metrics,
@@ -177,21 +190,14 @@ impl Admission {
     /// What operators should read once at startup about how requests will be decided.
     pub fn startup_notices(&self) -> Vec<String> {
         let mut notices = Vec::new();
-        if self.settings.automatic_child_approval {
-            if self.settings.effective_child_approval() {
-                notices.push(
-                    "automatic child approval is enabled, but this build has no Kubernetes API \
-                     client: child approval finds no parents and every image is validated"
-                        .to_owned(),
-                );
-            } else {
-                notices.push(
-                    "insecure configuration detected: automatic child approval enabled, while \
-                     only pod admissions are rejected. Pretending automatic child approval was \
-                     disabled"
-                        .to_owned(),
-                );
-            }
+        // Whether the Kubernetes API is there is told by `serve`, which sets up its client.
+        if self.settings.automatic_child_approval && !self.settings.effective_child_approval() {
+            notices.push(
+                "insecure configuration detected: automatic child approval enabled, while \
+                 only pod admissions are rejected. Pretending automatic child approval was \
+                 disabled"
+                    .to_owned(),
+            );
         }
         notices
     }
@@ -225,6 +231,7 @@ impl Admission {
             } else {
                 1
             },
+            owners: self.owners.as_deref(),
         };
         let evaluation = engine.evaluate(&review.request, deadline);
         if let (true, Decision::Deny(message)) = (self.log, &evaluation.decision) {
@@ -596,10 +603,7 @@ mod tests {
         let response = decide_default(&review("Pod", "CREATE", pod, None));
         assert!(denial(&response).starts_with("error during notation validation"));
         let (admission, _) = admission(POLICY, Settings::default());
-        assert!(admission
-            .startup_notices()
-            .iter()
-            .any(|n| n.contains("finds no parents")));
+        assert!(admission.startup_notices().is_empty());
     }
 
     #[test]

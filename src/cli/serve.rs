@@ -11,6 +11,8 @@ use crate::admission::{Admission, Settings as AdmissionSettings};
 use crate::alerts::{self, Alerter, SetupError};
 use crate::config::Config;
 use crate::http::request::Limits;
+use crate::kube::client::{KubeClient, KubeEnv};
+use crate::kube::owners::Owners;
 use crate::reload::{self, TlsPaths, WatchPaths, Watcher};
 use crate::routes::Router;
 use crate::server::conn::Timeouts;
@@ -142,8 +144,15 @@ pub fn run(raw: &[String]) -> i32 {
         };
         (Watcher::new(paths, &config), reload_interval)
     });
-    let admission =
-        Arc::new(Admission::new(Arc::new(config), admission_settings).with_alerts(alerts));
+    let owners = admission_settings
+        .effective_child_approval()
+        .then(kube_owners)
+        .flatten();
+    let admission = Arc::new(
+        Admission::new(Arc::new(config), admission_settings)
+            .with_alerts(alerts)
+            .with_owners(owners),
+    );
     let settings = Settings {
         tls,
         reload,
@@ -154,6 +163,38 @@ pub fn run(raw: &[String]) -> i32 {
         Err(e) => {
             log_error!("server stopped: {e}");
             1
+        }
+    }
+}
+
+/// The Kubernetes API client of child approval, or `None` (said once, here) when there is
+/// none: then no image is approved by its parent and every image is validated.
+fn kube_owners() -> Option<Arc<Owners>> {
+    let env = match KubeEnv::from_env() {
+        Ok(Some(env)) => env,
+        Ok(None) => {
+            log_info!(
+                "not running in a Kubernetes cluster (KUBERNETES_SERVICE_HOST is not set): \
+                 automatic child approval finds no parents and every image is validated"
+            );
+            return None;
+        }
+        Err(e) => {
+            log_warn!("cannot use the Kubernetes API for automatic child approval: {e}; every image is validated");
+            return None;
+        }
+    };
+    match KubeClient::new(env) {
+        Ok(client) => {
+            log_info!(
+                "automatic child approval looks up owners at the Kubernetes API {}",
+                client.env().base_url()
+            );
+            Some(Arc::new(Owners::new(client)))
+        }
+        Err(e) => {
+            log_warn!("cannot use the Kubernetes API for automatic child approval: {e}; every image is validated");
+            None
         }
     }
 }

@@ -144,6 +144,8 @@ pub struct Metrics {
     // Group C: tastevin's own.
     validation_duration: Family<Histogram, 3>,
     registry_requests: Family<Counter, 2>,
+    kube_requests: Family<Counter, 2>,
+    kube_duration: Family<Histogram, 1>,
     cache_entries: Gauge,
     connections_open: Gauge,
     connections_rejected: Family<Counter, 1>,
@@ -184,6 +186,8 @@ impl Metrics {
                 new_duration_histogram,
             ),
             registry_requests: Family::new(["registry", "status"], Counter::new),
+            kube_requests: Family::new(["resource", "status"], Counter::new),
+            kube_duration: Family::new(["resource"], new_duration_histogram),
             cache_entries: Gauge::new(),
             connections_open: Gauge::new(),
             connections_rejected: Family::new(["reason"], Counter::new),
@@ -279,6 +283,19 @@ impl Metrics {
         };
         self.registry_requests
             .with([registry, status_text], Counter::inc);
+    }
+
+    /// A Kubernetes API call for child approval: `resource` is one of the eight workload
+    /// resources (`replicasets`, …); `None` when no HTTP status was received.
+    pub fn kube_api_request(&self, resource: &str, status: Option<u16>, seconds: f64) {
+        let mut buffer = [0u8; 5];
+        let status_text = match status {
+            Some(code) => status_label(&mut buffer, code),
+            None => "error",
+        };
+        self.kube_requests
+            .with([resource, status_text], Counter::inc);
+        self.kube_duration.with([resource], |h| h.observe(seconds));
     }
 
     pub fn set_cache_entries(&self, n: u64) {
@@ -436,6 +453,18 @@ impl Metrics {
             "tastevin_registry_requests_total",
             "Outbound registry, Notary and Rekor requests by host and HTTP status",
             &self.registry_requests,
+        );
+        counter_family(
+            &mut enc,
+            "tastevin_kube_api_requests_total",
+            "Kubernetes API requests of automatic child approval by resource and HTTP status",
+            &self.kube_requests,
+        );
+        histogram_family(
+            &mut enc,
+            "tastevin_kube_api_request_duration_seconds",
+            "Kubernetes API request duration in seconds, by resource",
+            &self.kube_duration,
         );
         gauge(
             &mut enc,
@@ -751,6 +780,8 @@ mod tests {
             ("tastevin_build_info", "gauge"),
             ("tastevin_validation_duration_seconds", "histogram"),
             ("tastevin_registry_requests_total", "counter"),
+            ("tastevin_kube_api_requests_total", "counter"),
+            ("tastevin_kube_api_request_duration_seconds", "histogram"),
             ("tastevin_cache_entries", "gauge"),
             ("tastevin_connections_open", "gauge"),
             ("tastevin_connections_rejected_total", "counter"),

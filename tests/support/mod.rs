@@ -9,6 +9,7 @@ pub mod client;
 pub mod cosign;
 pub mod decision;
 pub mod fulcio;
+pub mod kube_api;
 pub mod metrics;
 pub mod notary;
 pub mod notary_proxy;
@@ -137,6 +138,11 @@ impl Server {
     }
 
     pub fn start_with(mode: Mode, flags: &[&str]) -> Server {
+        Server::start_with_env(mode, flags, &[])
+    }
+
+    /// A server with extra environment variables (e.g. `KUBERNETES_SERVICE_HOST`).
+    pub fn start_with_env(mode: Mode, flags: &[&str], env: &[(String, String)]) -> Server {
         let dir = TempDir::new();
         let addr = free_port();
         let log_path = dir.path().join("server.log");
@@ -160,6 +166,7 @@ impl Server {
         let log = fs::File::create(&log_path).expect("create the server log");
         let child = Command::new(env!("CARGO_BIN_EXE_tastevin"))
             .args(&args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("share the log file"))
             .stderr(log)
