@@ -790,6 +790,103 @@ alerting:
         );
     }
 
+    /// Well-framed PEM whose content does not parse, for every PEM field: each is refused
+    /// at load with its path and line (spec item 13), and a good value loads.
+    #[test]
+    fn unparsable_pem_content_is_refused_in_every_field() {
+        use crate::config::pem::tests::pem_block;
+        let block = |label: &str| -> String {
+            pem_block(label, b"garbage")
+                .lines()
+                .map(|line| format!("          {line}\n"))
+                .collect()
+        };
+        let (bad_cert, bad_key) = (block("CERTIFICATE"), block("PUBLIC KEY"));
+        let indent = |pem: &str| -> String {
+            pem.lines()
+                .map(|line| format!("          {line}\n"))
+                .collect()
+        };
+        let (good_cert, good_key) = (indent(&certificate_pem()), indent(&public_key_pem()));
+        // (validator type, YAML of the field at 6 spaces, the other fields, path, expected)
+        let root_key = format!("    trustRoots:\n      - name: a\n        key: |\n{good_key}");
+        let root_cert = format!("    trustRoots:\n      - name: a\n        cert: |\n{good_cert}");
+        let cases = [
+            (
+                "notaryv1",
+                "cert",
+                &root_key,
+                "validators[0].cert",
+                "certificate",
+            ),
+            (
+                "cosign",
+                "cert",
+                &root_key,
+                "validators[0].cert",
+                "certificate",
+            ),
+            (
+                "notation",
+                "cert",
+                &root_cert,
+                "validators[0].cert",
+                "certificate",
+            ),
+        ];
+        for (kind, field, roots, path, expected) in cases {
+            let text = with_validator(&format!(
+                "  - name: v\n    type: {kind}\n    {field}: |\n{bad_cert}{roots}"
+            ));
+            assert_rejected(
+                &text,
+                &format!("{path}: not a valid PEM {expected}: certificate 1 of the bundle is not an X.509 certificate"),
+            );
+            assert_rejected(&text, "(line 4)");
+            let good = with_validator(&format!(
+                "  - name: v\n    type: {kind}\n    {field}: |\n{good_cert}{roots}"
+            ));
+            assert!(Config::from_yaml(&good).is_ok(), "{good}");
+        }
+        for (field, bad, good, expected) in [
+            ("fulcioCert", &bad_cert, &good_cert, "certificate"),
+            ("rekorPubkey", &bad_key, &good_key, "public key"),
+            ("ctLogPubkey", &bad_key, &good_key, "public key"),
+        ] {
+            let host = |value: &str| {
+                with_validator(&format!(
+                    "  - name: v\n    type: cosign\n    host:\n      {field}: |\n{value}{root_key}"
+                ))
+            };
+            assert_rejected(
+                &host(bad),
+                &format!("validators[0].host.{field}: not a valid PEM {expected}"),
+            );
+            assert_rejected(&host(bad), "(line 5)");
+            assert!(Config::from_yaml(&host(good)).is_ok(), "{}", host(good));
+        }
+        for kind in ["notaryv1", "cosign"] {
+            let text = with_validator(&format!(
+                "  - name: v\n    type: {kind}\n    trustRoots:\n      - name: a\n        key: |\n{bad_key}"
+            ));
+            assert_rejected(
+                &text,
+                "validators[0].trustRoots[0].key: not a valid PEM public key",
+            );
+            assert_rejected(&text, "(line 6)");
+        }
+        for field in ["cert", "tsCert"] {
+            let other = if field == "cert" { "tsCert" } else { "cert" };
+            let text = with_validator(&format!(
+                "  - name: v\n    type: notation\n    trustRoots:\n      - name: a\n        {other}: |\n{good_cert}        {field}: |\n{bad_cert}"
+            ));
+            assert_rejected(
+                &text,
+                &format!("validators[0].trustRoots[0].{field}: not a valid PEM certificate: is not an X.509 certificate"),
+            );
+        }
+    }
+
     #[test]
     fn trust_root_material_must_be_exactly_one() {
         let none = with_validator("  - name: v\n    type: cosign\n    trustRoots:\n      - name: a\n      - name: b\n        key: x\n        keyless: {issuer: i, subject: s}\n");
