@@ -36,3 +36,4 @@ pub mod routes;
 pub mod server;
 pub mod tls;
 pub mod validators;
+pub mod yaml_depth;

@@ -76,6 +76,13 @@ impl Config {
         if text.len() > MAX_CONFIG_BYTES {
             return Err(vec![too_large(text.len())]);
         }
+        // Before any decoding: deep nesting costs the YAML scanner quadratic time.
+        crate::yaml_depth::check(text).map_err(|too_deep| {
+            vec![ConfigError::Yaml {
+                message: too_deep.to_string(),
+                line: Some(too_deep.line),
+            }]
+        })?;
         let heads: Heads = serde_norway::from_str(text).map_err(|e| vec![decoder_error(&e)])?;
         let kinds = check_heads(heads.validators.unwrap_or_default())
             .map_err(|problems| with_lines(text, problems))?;
@@ -885,6 +892,15 @@ alerting:
                 &format!("validators[0].trustRoots[0].{field}: not a valid PEM certificate: is not an X.509 certificate"),
             );
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_decoding() {
+        let text = format!("validators: {}\npolicy: []\n", "[".repeat(100_000));
+        assert_eq!(
+            errors(&text),
+            ["the document nests collections deeper than 100 levels (line 1)"]
+        );
     }
 
     #[test]
