@@ -182,12 +182,18 @@ mod tests {
         assert_eq!(check(&flow(100_000)), Err(TooDeep { line: 1 }));
         let compact = format!("a: 1\n{}x\n", "- ".repeat(100_000));
         assert_eq!(check(&compact), Err(TooDeep { line: 2 }));
-        let indented: String = (0..200).map(|level| format!("{}k:\n", " ".repeat(level))).collect();
-        assert_eq!(check(&indented), Err(TooDeep { line: MAX_DEPTH + 1 }));
+        let indented: String = (0..200)
+            .map(|level| format!("{}k:\n", " ".repeat(level)))
+            .collect();
+        assert_eq!(
+            check(&indented),
+            Err(TooDeep {
+                line: MAX_DEPTH + 1
+            })
+        );
         let multi_line = format!("a:\n{}\n", "[\n".repeat(200));
         assert!(check(&multi_line).is_err());
-        let in_object =
-            format!("{{\"request\": {{\"object\": {}}}}}", flow(100_000));
+        let in_object = format!("{{\"request\": {{\"object\": {}}}}}", flow(100_000));
         assert!(check(&in_object).is_err());
     }
 
@@ -196,7 +202,9 @@ mod tests {
         for depth in [50, MAX_DEPTH - 1, MAX_DEPTH, 127, 200] {
             for text in [
                 format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
-                (0..depth).map(|level| format!("{}k:\n", " ".repeat(level))).collect(),
+                (0..depth)
+                    .map(|level| format!("{}k:\n", " ".repeat(level)))
+                    .collect(),
                 format!("{}x\n", "- ".repeat(depth)),
             ] {
                 if check(&text).is_ok() {

@@ -354,7 +354,9 @@ mod tests {
         let block = format!("kind: Pod\nspec:\n{}x\n", "- ".repeat(100_000));
         assert!(review_body(block.as_bytes()).is_err());
         // Leading whitespace does not hide JSON.
-        assert!(review_body(b"  \n {\"spec\": ").unwrap_err().starts_with("input is not valid JSON"));
+        assert!(review_body(b"  \n {\"spec\": ")
+            .unwrap_err()
+            .starts_with("input is not valid JSON"));
     }
 
     fn example(name: &str) -> String {
