@@ -37,3 +37,4 @@ pub mod routes;
 pub mod server;
 pub mod tls;
 pub mod validators;
+pub mod yaml_depth;

@@ -27,6 +27,8 @@ const ALLOW: &str =
     "validators:\n  - name: default\n    type: static\n    approve: true\npolicy:\n  - pattern: \"*:*\"\n";
 const DENY: &str =
     "validators:\n  - name: default\n    type: static\n    approve: false\npolicy:\n  - pattern: \"*:*\"\n";
+/// Well-formed YAML, but the notaryv1 `cert` is PEM around bytes that are no certificate.
+const BAD_PEM: &str = "validators:\n  - name: default\n    type: static\n    approve: false\n  - name: nv1\n    type: notaryv1\n    cert: |\n      -----BEGIN CERTIFICATE-----\n      Z2FyYmFnZQ==\n      -----END CERTIFICATE-----\n    trustRoots: [{name: default, key: x}]\npolicy:\n  - pattern: \"*:*\"\n";
 const BROKEN: &str = "validators:\n  - name: default\n    type: static\n    approve: true\n    notAKey: 1\npolicy:\n  - pattern: \"*:*\"\n";
 
 /// Writes `files` as the kubelet updates a volume: a new `..<version>` directory, an
@@ -291,4 +293,25 @@ fn broken_config_is_refused_counted_and_the_old_one_stays() {
     server.wait_until(RELOAD_TIMEOUT, "the fixed policy", || {
         !admitted(&mut open, "fixed")
     });
+}
+
+#[test]
+fn config_with_unparsable_pem_is_refused_and_the_old_one_stays() {
+    let cert = new_cert();
+    let server = Server::start(&cert, &cert, ALLOW);
+    let mut open = server.connect();
+    assert!(admitted(&mut open, "before"));
+    install_config(&server.config, "2", BAD_PEM);
+    server.wait_until(RELOAD_TIMEOUT, "the refusal to be counted", || {
+        scrape(&mut open)
+            .find("tastevin_config_reloads_total", &[("result", "error")])
+            .unwrap_or(0.0)
+            >= 1.0
+    });
+    assert!(admitted(&mut open, "after"), "the previous policy stays");
+    let log = server.log();
+    assert!(
+        log.contains("validators[1].cert: not a valid PEM certificate"),
+        "{log}"
+    );
 }

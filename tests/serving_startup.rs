@@ -46,6 +46,23 @@ fn a_missing_secret_stops_startup() {
     assert!(log.contains("registry-creds"), "{log}");
 }
 
+/// A cosign validator whose `host.fulcioCert` is well-framed PEM around bytes that are no
+/// certificate: refused before listening, the message naming the field and its line.
+#[test]
+fn unparsable_pem_stops_startup() {
+    let dir = TempDir::new();
+    let config = dir.path().join("config.yaml");
+    let text = "validators:\n  - name: default\n    type: cosign\n    host:\n      fulcioCert: |\n        -----BEGIN CERTIFICATE-----\n        Z2FyYmFnZQ==\n        -----END CERTIFICATE-----\n    trustRoots:\n      - name: default\n        keyless: {issuer: i, subject: s}\npolicy:\n  - pattern: \"*:*\"\n";
+    fs::write(&config, text).expect("write the config");
+    let (code, log) = serve_until_exit(&["--config", &config.display().to_string()]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("validators[0].host.fulcioCert: not a valid PEM certificate")
+            && log.contains("(line 5)"),
+        "{log}"
+    );
+}
+
 #[test]
 fn an_unknown_option_is_a_usage_error() {
     let dir = TempDir::new();

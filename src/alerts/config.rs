@@ -70,6 +70,13 @@ impl AlertsConfig {
         file: &Path,
         templates: &Path,
     ) -> Result<AlertsConfig, Vec<AlertsError>> {
+        // Before decoding: deep nesting costs the YAML scanner quadratic time.
+        crate::yaml_depth::check(text).map_err(|too_deep| {
+            vec![AlertsError::Yaml {
+                file: file.to_owned(),
+                message: too_deep.to_string(),
+            }]
+        })?;
         let raw: Option<RawConfig> = serde_norway::from_str(text).map_err(|error| {
             vec![AlertsError::Yaml {
                 file: file.to_owned(),

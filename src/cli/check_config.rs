@@ -1,16 +1,17 @@
 //! `tastevin check-config`: load a configuration (and, with `--alerts`, an alerting
 //! configuration), report every problem with its YAML path and line, and exit 0 when it is
-//! valid, 1 when it is not.
+//! valid, 1 when it is not. Secrets named by `auth.secretName` are looked for where the
+//! webhook looks for them unless `--no-secrets` says the machine has none (CI).
 
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::alerts::AlertsConfig;
-use crate::config::{Config, ConfigError, ValidatorKind};
+use crate::config::{Config, ConfigError, Problem, ValidatorKind, SECRETS_DIR};
 
 const HELP: &str = "\
-Usage: tastevin check-config [--config FILE] [--secrets DIR] [--alerts FILE]
+Usage: tastevin check-config [--config FILE] [--secrets DIR | --no-secrets] [--alerts FILE]
 
 Load a Connaisseur-format configuration (validators, policy) the way the webhook
 does at startup, and report every problem with its YAML path and line.
@@ -19,9 +20,12 @@ Options:
   -c, --config FILE  configuration to check (default: /app/config/config.yaml;
                      when that file does not exist, the built-in default
                      configuration is checked, as the webhook would use it)
-  -s, --secrets DIR  also check that every auth.secretName has a credential
-                     file (secret.yaml or .dockerconfigjson) under DIR/<name>/
-                     (the webhook reads them from /app/secrets)
+  -s, --secrets DIR  check that every auth.secretName has a credential file
+                     (secret.yaml or .dockerconfigjson) under DIR/<name>/
+                     [default: $TASTEVIN_SECRETS_DIR, else /app/secrets, where
+                     the webhook reads them]
+      --no-secrets   do not check auth.secretName secrets (e.g. in CI, where
+                     the secrets are not mounted)
   -a, --alerts FILE  also check an alerting configuration (Connaisseur's
                      /app/alerts/config.yaml) and the templates it names in
                      templates/ beside it
@@ -97,13 +101,23 @@ pub fn check(text: &str) -> Result<Summary, Vec<ConfigError>> {
     Config::from_yaml(text).map(|config| Summary::of(&config))
 }
 
+/// Where `auth.secretName` secrets are looked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Secrets {
+    /// Where the webhook looks: `$TASTEVIN_SECRETS_DIR`, else [`SECRETS_DIR`].
+    Default,
+    Dir(PathBuf),
+    /// `--no-secrets`: not checked.
+    Off,
+}
+
 /// What the command line asked for.
 #[derive(Debug, PartialEq, Eq)]
 enum Request {
     Help,
     Check {
         config: Option<PathBuf>,
-        secrets: Option<PathBuf>,
+        secrets: Secrets,
         alerts: Option<PathBuf>,
     },
 }
@@ -111,11 +125,16 @@ enum Request {
 fn parse_args(args: &[String]) -> Result<Request, String> {
     let mut config = None;
     let mut secrets = None;
+    let mut no_secrets = false;
     let mut alerts = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let (option, value) = match arg.as_str() {
             "-h" | "--help" => return Ok(Request::Help),
+            "--no-secrets" => {
+                no_secrets = true;
+                continue;
+            }
             "-c" | "--config" | "-s" | "--secrets" | "-a" | "--alerts" => {
                 let value = rest
                     .next()
@@ -141,6 +160,14 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
             return Err(format!("option '{name}' given more than once"));
         }
     }
+    let secrets = match (secrets, no_secrets) {
+        (Some(_), true) => {
+            return Err("options '--secrets' and '--no-secrets' exclude each other".to_owned())
+        }
+        (Some(dir), false) => Secrets::Dir(dir),
+        (None, true) => Secrets::Off,
+        (None, false) => Secrets::Default,
+    };
     Ok(Request::Check {
         config,
         secrets,
@@ -152,15 +179,24 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
 pub fn run(args: &[String]) -> i32 {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
+    let default_secrets = std::env::var_os("TASTEVIN_SECRETS_DIR")
+        .map_or_else(|| PathBuf::from(SECRETS_DIR), PathBuf::from);
     run_with(
         args,
         Path::new(Config::DEFAULT_PATH),
+        &default_secrets,
         &mut stdout.lock(),
         &mut stderr.lock(),
     )
 }
 
-fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+fn run_with(
+    args: &[String],
+    default_path: &Path,
+    default_secrets: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     // Write errors on stdout/stderr (e.g. a closed pipe) cannot be reported anywhere.
     let request = match parse_args(args) {
         Ok(request) => request,
@@ -203,7 +239,12 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
             ("built-in default".to_owned(), result)
         }
     };
-    let result = loaded.and_then(|config| match &secrets {
+    let secrets_dir = match &secrets {
+        Secrets::Default => Some(default_secrets),
+        Secrets::Dir(dir) => Some(dir.as_path()),
+        Secrets::Off => None,
+    };
+    let result = loaded.and_then(|config| match secrets_dir {
         Some(dir) => config.check_secrets(dir).map(|()| config),
         None => Ok(config),
     });
@@ -225,6 +266,22 @@ fn run_with(args: &[String], default_path: &Path, out: &mut dyn Write, err: &mut
             }
             let count = errors.len();
             let _ = writeln!(err, "{path}: {count} error{}", plural(count));
+            let secret_missing = errors.iter().any(|error| {
+                matches!(
+                    error,
+                    ConfigError::Invalid {
+                        problem: Problem::SecretMissing(_),
+                        ..
+                    }
+                )
+            });
+            if secret_missing && secrets == Secrets::Default {
+                let _ = writeln!(
+                    err,
+                    "(secrets were looked for under {}, where the webhook reads them; use --secrets DIR to name another directory, or --no-secrets where none are mounted)",
+                    default_secrets.display()
+                );
+            }
             1
         }
     };
@@ -267,7 +324,13 @@ mod tests {
     /// Runs with captured output; returns (exit code, stdout, stderr).
     fn run_captured(list: &[&str], default_path: &Path) -> (i32, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run_with(&args(list), default_path, &mut out, &mut err);
+        let code = run_with(
+            &args(list),
+            default_path,
+            Path::new("/nonexistent/secrets"),
+            &mut out,
+            &mut err,
+        );
         (
             code,
             String::from_utf8_lossy(&out).into_owned(),
@@ -276,12 +339,14 @@ mod tests {
     }
 
     fn temp_file(name: &str, text: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("tastevin-check-config-{}", std::process::id()));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            panic!("{}: {e}", dir.display());
+        let path = std::env::temp_dir()
+            .join(format!("tastevin-check-config-{}", std::process::id()))
+            .join(name);
+        if let Some(dir) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                panic!("{}: {e}", dir.display());
+            }
         }
-        let path = dir.join(name);
         if let Err(e) = std::fs::write(&path, text) {
             panic!("{}: {e}", path.display());
         }
@@ -294,7 +359,7 @@ mod tests {
             parse_args(&args(&[])),
             Ok(Request::Check {
                 config: None,
-                secrets: None,
+                secrets: Secrets::Default,
                 alerts: None
             })
         );
@@ -302,16 +367,25 @@ mod tests {
             parse_args(&args(&["--secrets=/s", "-c", "x"])),
             Ok(Request::Check {
                 config: Some("x".into()),
-                secrets: Some("/s".into()),
+                secrets: Secrets::Dir("/s".into()),
                 alerts: None
             })
         );
         assert!(parse_args(&args(&["-s", "a", "--secrets", "b"])).is_err());
         assert_eq!(
+            parse_args(&args(&["--no-secrets"])),
+            Ok(Request::Check {
+                config: None,
+                secrets: Secrets::Off,
+                alerts: None
+            })
+        );
+        assert!(parse_args(&args(&["--no-secrets", "-s", "a"])).is_err());
+        assert_eq!(
             parse_args(&args(&["-a", "alerts.yaml"])),
             Ok(Request::Check {
                 config: None,
-                secrets: None,
+                secrets: Secrets::Default,
                 alerts: Some("alerts.yaml".into())
             })
         );
@@ -321,7 +395,7 @@ mod tests {
             parse_args(&args(&["-c", "a.yaml"])),
             Ok(Request::Check {
                 config: Some("a.yaml".into()),
-                secrets: None,
+                secrets: Secrets::Default,
                 alerts: None
             })
         );
@@ -329,7 +403,7 @@ mod tests {
             parse_args(&args(&["--config=b.yaml"])),
             Ok(Request::Check {
                 config: Some("b.yaml".into()),
-                secrets: None,
+                secrets: Secrets::Default,
                 alerts: None
             })
         );
@@ -393,23 +467,39 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_checked_only_when_asked() {
+    fn secrets_are_checked_where_the_webhook_reads_them_unless_turned_off() {
         let path = temp_file(
             "with-secret.yaml",
             "validators:\n  - name: default\n    type: notaryv1\n    auth: {secretName: creds}\n    trustRoots: [{name: default, key: x}]\npolicy: [{pattern: x}]\n",
         );
         let path_text = path.display().to_string();
-        let (code, _, _) = run_captured(&["-c", &path_text], Path::new("/nonexistent"));
-        assert_eq!(code, 0);
-        let (code, _, err) = run_captured(
-            &["-c", &path_text, "-s", "/nonexistent/secrets"],
-            Path::new("/nonexistent"),
-        );
+        let nowhere = Path::new("/nonexistent");
+        // The default directory (here /nonexistent/secrets) is checked without --secrets.
+        let (code, _, err) = run_captured(&["-c", &path_text], nowhere);
         assert_eq!(code, 1);
         assert!(
-            err.contains("validators[0].auth.secretName: no authentication file for secret"),
+            err.contains("validators[0].auth.secretName: no authentication file for secret: neither /nonexistent/secrets/creds/secret.yaml"),
             "{err}"
         );
+        assert!(err.contains("--no-secrets where none are mounted"), "{err}");
+        let (code, out, err) = run_captured(&["-c", &path_text, "--no-secrets"], nowhere);
+        assert_eq!((code, err.as_str()), (0, ""), "{out}");
+        let (code, _, err) =
+            run_captured(&["-c", &path_text, "-s", "/nonexistent/elsewhere"], nowhere);
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("neither /nonexistent/elsewhere/creds/secret.yaml"),
+            "{err}"
+        );
+        assert!(!err.contains("--no-secrets"), "{err}");
+        let secrets = temp_file("secrets/creds/secret.yaml", "");
+        let dir = secrets
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.display().to_string());
+        let dir = dir.unwrap_or_default();
+        let (code, _, err) = run_captured(&["-c", &path_text, "--secrets", &dir], nowhere);
+        assert_eq!((code, err.as_str()), (0, ""));
     }
 
     #[test]

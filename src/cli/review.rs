@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::image_ref::ImageRef;
 use crate::metrics::Metrics;
 use crate::policy;
+use crate::yaml_depth;
 
 const USAGE: &str = "\
 Usage: tastevin review [OPTIONS] [FILE|-]
@@ -158,16 +159,25 @@ fn read_input(file: Option<&str>) -> Result<Vec<u8>, String> {
 
 /// The AdmissionReview to decide: the input itself when it is one (byte for byte, so that
 /// the webhook's JSON checks apply), else a CREATE review wrapped around the manifest.
+///
+/// JSON or YAML is decided from the first byte that is not whitespace (`{` or `[` is JSON)
+/// and the input is decoded once, by one decoder, with nesting bounded: serde_json stops at
+/// depth 128, and YAML is refused past [`yaml_depth::MAX_DEPTH`] before it is decoded
+/// (hostile nesting would otherwise cost the YAML scanner quadratic time).
 fn review_body(input: &[u8]) -> Result<Vec<u8>, String> {
-    if let Ok(document) = serde_json::from_slice::<Value>(input) {
+    let first = input.iter().find(|byte| !byte.is_ascii_whitespace());
+    if matches!(first, Some(b'{' | b'[')) {
+        let document = serde_json::from_slice::<Value>(input)
+            .map_err(|err| format!("input is not valid JSON: {err}"))?;
         if is_admission_review(&document) {
             return Ok(input.to_vec());
         }
         return wrap_manifest(document);
     }
     let text = std::str::from_utf8(input).map_err(|err| format!("input is not UTF-8: {err}"))?;
+    yaml_depth::check(text).map_err(|err| format!("input is not a usable YAML document: {err}"))?;
     let document: Value = serde_norway::from_str(text)
-        .map_err(|err| format!("input is neither JSON nor a single YAML document: {err}"))?;
+        .map_err(|err| format!("input is not a single YAML document: {err}"))?;
     if is_admission_review(&document) {
         return serde_json::to_vec(&document).map_err(|err| err.to_string());
     }
@@ -324,6 +334,29 @@ mod tests {
         assert!(review_body(b"{\"spec\":{}}").is_err());
         assert!(review_body(b"\xff\xfe").is_err());
         assert!(review_body(b"a: [").is_err());
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_by_one_decoder() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let review = format!(
+            "{{\"kind\":\"AdmissionReview\",\"request\":{{\"object\":{}}}}}",
+            nested(100_000)
+        );
+        let err = review_body(review.as_bytes()).expect_err("too deep");
+        assert!(
+            err.starts_with("input is not valid JSON: recursion limit exceeded"),
+            "{err}"
+        );
+        let yaml = format!("kind: Pod\nspec: {}\n", nested(100_000));
+        let err = review_body(yaml.as_bytes()).expect_err("too deep");
+        assert!(err.contains("deeper than 100 levels (line 2)"), "{err}");
+        let block = format!("kind: Pod\nspec:\n{}x\n", "- ".repeat(100_000));
+        assert!(review_body(block.as_bytes()).is_err());
+        // Leading whitespace does not hide JSON.
+        assert!(review_body(b"  \n {\"spec\": ")
+            .unwrap_err()
+            .starts_with("input is not valid JSON"));
     }
 
     fn example(name: &str) -> String {

@@ -76,6 +76,13 @@ impl Config {
         if text.len() > MAX_CONFIG_BYTES {
             return Err(vec![too_large(text.len())]);
         }
+        // Before any decoding: deep nesting costs the YAML scanner quadratic time.
+        crate::yaml_depth::check(text).map_err(|too_deep| {
+            vec![ConfigError::Yaml {
+                message: too_deep.to_string(),
+                line: Some(too_deep.line),
+            }]
+        })?;
         let heads: Heads = serde_norway::from_str(text).map_err(|e| vec![decoder_error(&e)])?;
         let kinds = check_heads(heads.validators.unwrap_or_default())
             .map_err(|problems| with_lines(text, problems))?;
@@ -787,6 +794,112 @@ alerting:
         assert_rejected(
             &no_cert,
             "validators[0].trustRoots[0].cert: cert is a required field",
+        );
+    }
+
+    /// Well-framed PEM whose content does not parse, for every PEM field: each is refused
+    /// at load with its path and line (spec item 13), and a good value loads.
+    #[test]
+    fn unparsable_pem_content_is_refused_in_every_field() {
+        use crate::config::pem::tests::pem_block;
+        let block = |label: &str| -> String {
+            pem_block(label, b"garbage")
+                .lines()
+                .map(|line| format!("          {line}\n"))
+                .collect()
+        };
+        let (bad_cert, bad_key) = (block("CERTIFICATE"), block("PUBLIC KEY"));
+        let indent = |pem: &str| -> String {
+            pem.lines()
+                .map(|line| format!("          {line}\n"))
+                .collect()
+        };
+        let (good_cert, good_key) = (indent(&certificate_pem()), indent(&public_key_pem()));
+        // (validator type, YAML of the field at 6 spaces, the other fields, path, expected)
+        let root_key = format!("    trustRoots:\n      - name: a\n        key: |\n{good_key}");
+        let root_cert = format!("    trustRoots:\n      - name: a\n        cert: |\n{good_cert}");
+        let cases = [
+            (
+                "notaryv1",
+                "cert",
+                &root_key,
+                "validators[0].cert",
+                "certificate",
+            ),
+            (
+                "cosign",
+                "cert",
+                &root_key,
+                "validators[0].cert",
+                "certificate",
+            ),
+            (
+                "notation",
+                "cert",
+                &root_cert,
+                "validators[0].cert",
+                "certificate",
+            ),
+        ];
+        for (kind, field, roots, path, expected) in cases {
+            let text = with_validator(&format!(
+                "  - name: v\n    type: {kind}\n    {field}: |\n{bad_cert}{roots}"
+            ));
+            assert_rejected(
+                &text,
+                &format!("{path}: not a valid PEM {expected}: certificate 1 of the bundle is not an X.509 certificate"),
+            );
+            assert_rejected(&text, "(line 4)");
+            let good = with_validator(&format!(
+                "  - name: v\n    type: {kind}\n    {field}: |\n{good_cert}{roots}"
+            ));
+            assert!(Config::from_yaml(&good).is_ok(), "{good}");
+        }
+        for (field, bad, good, expected) in [
+            ("fulcioCert", &bad_cert, &good_cert, "certificate"),
+            ("rekorPubkey", &bad_key, &good_key, "public key"),
+            ("ctLogPubkey", &bad_key, &good_key, "public key"),
+        ] {
+            let host = |value: &str| {
+                with_validator(&format!(
+                    "  - name: v\n    type: cosign\n    host:\n      {field}: |\n{value}{root_key}"
+                ))
+            };
+            assert_rejected(
+                &host(bad),
+                &format!("validators[0].host.{field}: not a valid PEM {expected}"),
+            );
+            assert_rejected(&host(bad), "(line 5)");
+            assert!(Config::from_yaml(&host(good)).is_ok(), "{}", host(good));
+        }
+        for kind in ["notaryv1", "cosign"] {
+            let text = with_validator(&format!(
+                "  - name: v\n    type: {kind}\n    trustRoots:\n      - name: a\n        key: |\n{bad_key}"
+            ));
+            assert_rejected(
+                &text,
+                "validators[0].trustRoots[0].key: not a valid PEM public key",
+            );
+            assert_rejected(&text, "(line 6)");
+        }
+        for field in ["cert", "tsCert"] {
+            let other = if field == "cert" { "tsCert" } else { "cert" };
+            let text = with_validator(&format!(
+                "  - name: v\n    type: notation\n    trustRoots:\n      - name: a\n        {other}: |\n{good_cert}        {field}: |\n{bad_cert}"
+            ));
+            assert_rejected(
+                &text,
+                &format!("validators[0].trustRoots[0].{field}: not a valid PEM certificate: is not an X.509 certificate"),
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_decoding() {
+        let text = format!("validators: {}\npolicy: []\n", "[".repeat(100_000));
+        assert_eq!(
+            errors(&text),
+            ["the document nests collections deeper than 100 levels (line 1)"]
         );
     }
 

@@ -35,9 +35,10 @@ pub enum TrustRootMaterial {
     Keyless(Keyless),
 }
 
-/// A `key` value. PEM keys are kept as text and parsed when used: Connaisseur only notices
-/// bad key material per request, and refusing the whole configuration for one bad key
-/// would stop admission of every image instead of those of one rule.
+/// A `key` value. A PEM key is parsed at load (Connaisseur only notices bad key material
+/// per request, which denies every image of the rule until someone reads the logs; a
+/// refused configuration is caught by `check-config`, and a reload keeps the old one),
+/// but kept as text: the validators apply their own stricter checks when they use it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyRef {
     /// Inline `-----BEGIN PUBLIC KEY-----` PEM.
@@ -173,6 +174,13 @@ impl RawTrustRoot {
                     problems.push(("key", Problem::NotSupportedYet(kms.unsupported_message())));
                     None
                 }
+                KeyRef::Pem(pem) => match pem::public_key(&pem) {
+                    Ok(_) => Some(TrustRootMaterial::Key(KeyRef::Pem(pem))),
+                    Err(problem) => {
+                        problems.push(("key", problem));
+                        None
+                    }
+                },
                 key => Some(TrustRootMaterial::Key(key)),
             }
         } else if let Some(keyless) = self.keyless {
@@ -374,6 +382,20 @@ mod tests {
         let two = raw("name: a\nkey: k8s://ns/secret\nkeyless: {issuer: i, subject: s}")
             .check_signature_root();
         assert_eq!(two, Err(vec![("", Problem::TrustRootMaterial)]));
+    }
+
+    #[test]
+    fn pem_keys_must_parse_at_load() {
+        use crate::config::pem::tests::pem_block;
+        let garbage = pem_block("PUBLIC KEY", b"garbage");
+        let root = raw(&format!("name: r\nkey: |\n{}", indent(&garbage))).check_signature_root();
+        assert!(
+            matches!(&root, Err(problems) if matches!(problems.as_slice(), [("key", Problem::BadPem { expected: "public key", .. })])),
+            "{root:?}"
+        );
+        let truncated = public_key_pem().replace("-----END PUBLIC KEY-----", "");
+        let root = raw(&format!("name: r\nkey: |\n{}", indent(&truncated))).check_signature_root();
+        assert!(root.is_err());
     }
 
     #[test]

@@ -129,6 +129,7 @@ impl Credentials {
 
     /// Parses a `secret.yaml`.
     pub fn from_secret_yaml(text: &str) -> Result<Credentials, String> {
+        crate::yaml_depth::check(text).map_err(|e| e.to_string())?;
         let secret: SecretYaml = serde_norway::from_str(text).map_err(|e| e.to_string())?;
         let key = match secret.registry.as_deref() {
             Some(registry) if !registry.is_empty() => {

@@ -321,15 +321,23 @@ mod tests {
 
     #[test]
     fn unusable_key_material_is_explained() {
-        let text = "validators:\n- name: sig\n  type: cosign\n  trustRoots:\n  - name: broken\n    key: |\n      -----BEGIN PUBLIC KEY-----\n      AAAA\n      -----END PUBLIC KEY-----\n  - name: who\n    keyless: {issuer: i, subject: s}\npolicy:\n- pattern: \"*:*\"\n  validator: sig\n";
+        let text = "validators:\n- name: sig\n  type: cosign\n  trustRoots:\n  - name: who\n    keyless: {issuer: i, subject: s}\npolicy:\n- pattern: \"*:*\"\n  validator: sig\n";
         let config = match Config::from_yaml(text) {
             Ok(config) => config,
             Err(errors) => panic!("{errors:?}"),
         };
-        let cosign = match config.validator("sig").map(|v| &v.kind) {
-            Some(ValidatorKind::Cosign(cosign)) => cosign,
+        let mut cosign = match config.validator("sig").map(|v| &v.kind) {
+            Some(ValidatorKind::Cosign(cosign)) => cosign.clone(),
             _ => panic!("not cosign"),
         };
+        // A broken PEM key is refused at load; the validator still refuses one if given.
+        cosign.trust_roots.push(TrustRoot {
+            name: "broken".to_owned(),
+            material: TrustRootMaterial::Key(KeyRef::Pem(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".to_owned(),
+            )),
+        });
+        let cosign = &cosign;
         let error = |root: &str| {
             let options = RuleOptions {
                 trust_root: Some(root.to_owned()),
