@@ -17,6 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let count = chars.next().map_or(0, u32::from) % 256 + chars.next().map_or(0, u32::from) % 256;
     let count = count as usize;
     let filler: String = chars.collect();
+    // Error messages quote the input: a filler that spells the phrase proves nothing.
+    if filler.contains("recursion limit") {
+        return;
+    }
     let document = match shape {
         0 => filler,
         1 => format!("{}{filler}{}", "[".repeat(count), "]".repeat(count)),
