@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
         0 => filler,
         1 => format!("{}{filler}{}", "[".repeat(count), "]".repeat(count)),
         2 => format!("a:\n{}{filler}\n", "- ".repeat(count)),
-        3 => (0..count).map(|level| format!("{}{filler}:\n", " ".repeat(level))).collect(),
+        3 => (0..count)
+            .map(|level| format!("{}{filler}:\n", " ".repeat(level)))
+            .collect(),
         _ => format!("{{\"a\": {}{filler}\n", "{\"b\": [".repeat(count)),
     };
     let accepted = tastevin::yaml_depth::check(&document).is_ok();
