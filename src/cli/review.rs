@@ -81,6 +81,10 @@ pub fn run(args: &[String]) -> i32 {
             return 2;
         }
     };
+    if let Err(e) = crate::net::proxy::global() {
+        eprintln!("tastevin review: {e}");
+        return 2;
+    }
     let input = match read_input(args.positional.first().map(String::as_str)) {
         Ok(input) => input,
         Err(message) => {

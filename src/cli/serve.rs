@@ -97,6 +97,18 @@ pub fn run(raw: &[String]) -> i32 {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
+    // Read once; an unusable proxy setting stops startup rather than every validation.
+    match crate::net::proxy::global() {
+        Ok(proxies) => {
+            if let Some(line) = proxies.describe() {
+                log_info!("{line}");
+            }
+        }
+        Err(e) => {
+            log_error!("{e}");
+            return 1;
+        }
+    }
     let config_path = args
         .value("--config")
         .map_or_else(|| PathBuf::from(Config::DEFAULT_PATH), PathBuf::from);

@@ -8,6 +8,10 @@
 //! GET and HEAD are sent that way, so a retry is always safe). A POST ([`HttpsClient::post`],
 //! for alert notifications) always goes on a fresh connection of its own and is never
 //! retried. Bodies are read under a hard limit.
+//!
+//! Proxies ([`super::proxy`]) are applied here, at the connection, so every outbound user
+//! gets them: an `https` target is reached through a `CONNECT` tunnel with TLS inside it,
+//! a plain-`http` target by sending the request in absolute form to the proxy.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,6 +26,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
 use super::http_response::{self, BodyDecoder, BodyProgress, FramingError, ResponseHead};
+use super::proxy::{self, Proxy, ProxyConfig, ProxyError};
 
 /// Where Debian-based images keep the system CA bundle.
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -33,6 +38,8 @@ const MAX_IDLE_TOTAL: usize = 32;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
 const USER_AGENT: &str = concat!("tastevin/", env!("CARGO_PKG_VERSION"));
+/// Largest answer head a proxy may give to `CONNECT`.
+const MAX_CONNECT_HEAD: usize = 16 * 1024;
 
 /// Why an outbound request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +66,15 @@ pub enum HttpError {
     Response { host: String, error: FramingError },
     /// More redirects than [`MAX_REDIRECTS`], or one without a usable `Location`.
     Redirect { host: String, reason: String },
+    /// The proxy settings are unusable (startup refuses them, so only a library user sees it).
+    ProxyConfig(ProxyError),
+    /// The proxy could not be reached, refused the tunnel or the credentials.
+    Proxy {
+        /// The proxy as shown: `http://user@host:port`, never the password.
+        proxy: String,
+        host: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for HttpError {
@@ -91,6 +107,12 @@ impl fmt::Display for HttpError {
             HttpError::Redirect { host, reason } => {
                 write!(f, "redirect from {host} not followed: {reason}")
             }
+            HttpError::ProxyConfig(error) => error.fmt(f),
+            HttpError::Proxy {
+                proxy,
+                host,
+                reason,
+            } => write!(f, "proxy {proxy} (for {host}): {reason}"),
         }
     }
 }
@@ -317,10 +339,12 @@ pub fn tls_config(ca: Option<&[CertificateDer<'static>]>) -> Result<Arc<ClientCo
     Ok(Arc::new(config))
 }
 
-/// The client: a TLS configuration, the plain-HTTP permission and the idle connections.
+/// The client: a TLS configuration, the plain-HTTP permission, the proxies and the idle
+/// connections.
 pub struct HttpsClient {
     tls: Arc<ClientConfig>,
     allow_http: bool,
+    proxies: Result<Arc<ProxyConfig>, ProxyError>,
     idle: Mutex<HashMap<Origin, Vec<Connection>>>,
 }
 
@@ -333,11 +357,35 @@ impl fmt::Debug for HttpsClient {
 }
 
 impl HttpsClient {
+    /// A client using the process's proxy settings ([`proxy::global`]).
     pub fn new(tls: Arc<ClientConfig>, allow_http: bool) -> HttpsClient {
         HttpsClient {
             tls,
             allow_http,
+            proxies: proxy::global().clone(),
             idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A client using `proxies` instead of the process's settings.
+    pub fn with_proxies(
+        tls: Arc<ClientConfig>,
+        allow_http: bool,
+        proxies: Arc<ProxyConfig>,
+    ) -> HttpsClient {
+        HttpsClient {
+            tls,
+            allow_http,
+            proxies: Ok(proxies),
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The proxy for `origin`, if any; an error when the settings are unusable.
+    fn proxy_for(&self, origin: &Origin) -> Result<Option<&Proxy>, HttpError> {
+        match &self.proxies {
+            Ok(config) => Ok(config.for_origin(origin)),
+            Err(error) => Err(HttpError::ProxyConfig(error.clone())),
         }
     }
 
@@ -406,7 +454,8 @@ impl HttpsClient {
         max_body: usize,
         deadline: Instant,
     ) -> Result<Response, HttpError> {
-        let request = encode_request(method, url, headers);
+        let proxy = self.proxy_for(&url.origin)?;
+        let request = encode_request(method, url, headers, forwarding(proxy, url));
         if let Some(mut pooled) = self.take_idle(&url.origin) {
             match pooled.round_trip(&request, method, url, max_body, deadline) {
                 Ok((response, reusable)) => {
@@ -420,13 +469,13 @@ impl HttpsClient {
                 Err(Failure::Fatal(e)) => return Err(e),
             }
         }
-        let mut fresh = Connection::open(&url.origin, &self.tls, deadline)?;
+        let mut fresh = Connection::open(&url.origin, proxy, &self.tls, deadline)?;
         match fresh.round_trip(&request, method, url, max_body, deadline) {
             Ok((response, reusable)) => {
                 if reusable {
                     self.put_idle(url.origin.clone(), fresh);
                 }
-                Ok(response)
+                forwarded_answer(proxy, url, response)
             }
             Err(Failure::Stale) => Err(HttpError::Io {
                 host: url.origin.authority(),
@@ -452,13 +501,14 @@ impl HttpsClient {
                 host: url.origin.authority(),
             });
         }
+        let proxy = self.proxy_for(&url.origin)?;
         let mut headers = headers.to_vec();
         headers.push(("Content-Length".to_string(), body.len().to_string()));
-        let mut request = encode_request(Method::Post, url, &headers);
+        let mut request = encode_request(Method::Post, url, &headers, forwarding(proxy, url));
         request.extend_from_slice(body);
-        let mut connection = Connection::open(&url.origin, &self.tls, deadline)?;
+        let mut connection = Connection::open(&url.origin, proxy, &self.tls, deadline)?;
         match connection.round_trip(&request, Method::Post, url, max_body, deadline) {
-            Ok((response, _)) => Ok(response),
+            Ok((response, _)) => forwarded_answer(proxy, url, response),
             Err(Failure::Stale) => Err(HttpError::Io {
                 host: url.origin.authority(),
                 reason: "the server closed the connection without answering".to_string(),
@@ -492,13 +542,60 @@ impl HttpsClient {
     }
 }
 
-fn encode_request(method: Method, url: &Url, headers: &[(String, String)]) -> Vec<u8> {
+/// The proxy a plain-HTTP request is forwarded by (an `https` one goes through a tunnel
+/// and is not the proxy's business).
+fn forwarding<'a>(proxy: Option<&'a Proxy>, url: &Url) -> Option<&'a Proxy> {
+    proxy.filter(|_| !url.origin.https)
+}
+
+/// A `407` from a forwarding proxy is the proxy's answer, not the target's: an error
+/// naming the proxy.
+fn forwarded_answer(
+    proxy: Option<&Proxy>,
+    url: &Url,
+    response: Response,
+) -> Result<Response, HttpError> {
+    match forwarding(proxy, url) {
+        Some(proxy) if response.status == 407 => Err(proxy_auth_refused(proxy, &url.origin)),
+        _ => Ok(response),
+    }
+}
+
+fn proxy_auth_refused(proxy: &Proxy, origin: &Origin) -> HttpError {
+    let reason = if proxy.authorization.is_some() {
+        "the proxy refused the credentials of the proxy URL (407)"
+    } else {
+        "the proxy requires authentication (407); give it as http://user:password@host:port"
+    };
+    HttpError::Proxy {
+        proxy: proxy.to_string(),
+        host: origin.authority(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The request bytes: origin-form, or absolute-form with `Proxy-Authorization` when
+/// `forwarded_by` a proxy.
+fn encode_request(
+    method: Method,
+    url: &Url,
+    headers: &[(String, String)],
+    forwarded_by: Option<&Proxy>,
+) -> Vec<u8> {
+    let target = match forwarded_by {
+        Some(_) => url.to_string(),
+        None => url.target.clone(),
+    };
     let mut out = format!(
-        "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\n",
+        "{} {target} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {USER_AGENT}\r\n",
         method.as_str(),
-        url.target,
         url.origin.authority()
     );
+    if let Some(authorization) = forwarded_by.and_then(|p| p.authorization.as_deref()) {
+        out.push_str("Proxy-Authorization: ");
+        out.push_str(authorization);
+        out.push_str("\r\n");
+    }
     for (name, value) in headers {
         // Values come from registries (tokens) too: never let one inject a header line.
         if value.bytes().any(|b| b == b'\r' || b == b'\n') {
@@ -567,11 +664,35 @@ struct Connection {
 impl Connection {
     fn open(
         origin: &Origin,
+        proxy: Option<&Proxy>,
         tls: &Arc<ClientConfig>,
         deadline: Instant,
     ) -> Result<Connection, HttpError> {
         let host = origin.authority();
-        let tcp = connect(origin, &host, deadline)?;
+        let tcp = match proxy {
+            None => connect(origin, &host, deadline)?,
+            Some(proxy) => {
+                let proxy_error = |reason: String| HttpError::Proxy {
+                    proxy: proxy.to_string(),
+                    host: host.clone(),
+                    reason,
+                };
+                let tcp = connect(&proxy.origin(), &host, deadline).map_err(|e| match e {
+                    HttpError::Timeout { .. } => e,
+                    HttpError::Resolve { reason, .. } => {
+                        proxy_error(format!("cannot resolve the proxy: {reason}"))
+                    }
+                    HttpError::Connect { reason, .. } | HttpError::Io { reason, .. } => {
+                        proxy_error(format!("cannot connect to the proxy: {reason}"))
+                    }
+                    other => other,
+                })?;
+                if origin.https {
+                    tunnel(&tcp, origin, proxy, &host, deadline)?;
+                }
+                tcp
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let stream = if origin.https {
             let name = ServerName::try_from(origin.host.clone()).map_err(|e| HttpError::Tls {
@@ -690,6 +811,91 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(Failure::Fatal(classify_io(&self.host, &e))),
             }
+        }
+    }
+}
+
+/// Asks `proxy` for a tunnel to `origin` and reads its answer; the TLS session then runs
+/// inside the tunnel, so the proxy sees only the host name and port.
+fn tunnel(
+    mut tcp: &TcpStream,
+    origin: &Origin,
+    proxy: &Proxy,
+    host: &str,
+    deadline: Instant,
+) -> Result<(), HttpError> {
+    let proxy_error = |reason: String| HttpError::Proxy {
+        proxy: proxy.to_string(),
+        host: host.to_string(),
+        reason,
+    };
+    // The authority with its port always: CONNECT's request target is `host:port`.
+    let target = if origin.host.contains(':') {
+        format!("[{}]:{}", origin.host, origin.port)
+    } else {
+        format!("{}:{}", origin.host, origin.port)
+    };
+    let mut request =
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: {USER_AGENT}\r\n");
+    if let Some(authorization) = &proxy.authorization {
+        request.push_str("Proxy-Authorization: ");
+        request.push_str(authorization);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    set_timeouts(tcp, host, deadline)?;
+    tcp.write_all(request.as_bytes())
+        .map_err(|e| match classify_io(host, &e) {
+            HttpError::Timeout { .. } => HttpError::Timeout {
+                host: host.to_string(),
+            },
+            _ => proxy_error(format!("cannot send CONNECT: {e}")),
+        })?;
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        set_timeouts(tcp, host, deadline)?;
+        let n = match tcp.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(match classify_io(host, &e) {
+                    timeout @ HttpError::Timeout { .. } => timeout,
+                    _ => proxy_error(format!("reading the answer to CONNECT failed: {e}")),
+                })
+            }
+        };
+        if n == 0 {
+            return Err(proxy_error(
+                "the proxy closed the connection without answering CONNECT".to_string(),
+            ));
+        }
+        buffer.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut head = httparse::Response::new(&mut fields);
+        match head.parse(&buffer) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = head.code.unwrap_or_default();
+                let reason = head.reason.unwrap_or_default().to_string();
+                return match status {
+                    200..=299 if len == buffer.len() => Ok(()),
+                    200..=299 => Err(proxy_error(
+                        "the proxy sent data after accepting CONNECT".to_string(),
+                    )),
+                    407 => Err(proxy_auth_refused(proxy, origin)),
+                    _ => Err(proxy_error(format!(
+                        "the proxy refused the tunnel: {status} {}",
+                        reason.chars().take(100).collect::<String>()
+                    ))),
+                };
+            }
+            Ok(httparse::Status::Partial) if buffer.len() < MAX_CONNECT_HEAD => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(proxy_error(
+                    "the answer to CONNECT is too large".to_string(),
+                ))
+            }
+            Err(e) => return Err(proxy_error(format!("unusable answer to CONNECT: {e}"))),
         }
     }
 }
@@ -840,6 +1046,7 @@ mod tests {
                 ("Accept".to_string(), "a".to_string()),
                 ("Authorization".to_string(), "x\r\nEvil: 1".to_string()),
             ],
+            None,
         );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("GET /x HTTP/1.1\r\nHost: h\r\n"));
