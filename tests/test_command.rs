@@ -42,6 +42,7 @@ fn on_a_bare_machine_it_names_what_it_would_install() {
         "bubblewrap",
         "musl-tools",
         "kubernetes-client",
+        "squid",
     ] {
         assert!(
             stderr.split_whitespace().any(|word| word == package),

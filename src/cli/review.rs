@@ -42,8 +42,8 @@ Options:
   -h, --help         print this help
 
 The environment variables DETECTION_MODE, RESOURCE_VALIDATION_MODE,
-AUTOMATIC_UNCHANGED_APPROVAL, AUTOMATIC_CHILD_APPROVAL and REQUEST_DEADLINE_SECONDS apply
-as they do for 'tastevin serve'.
+AUTOMATIC_UNCHANGED_APPROVAL, AUTOMATIC_CHILD_APPROVAL, REQUEST_DEADLINE_SECONDS and the
+proxy variables HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply as they do for 'tastevin serve'.
 
 Exit status: 0 if the request is admitted, 1 if it is denied, 2 on usage, configuration
 or input errors.

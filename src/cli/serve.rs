@@ -58,7 +58,8 @@ Options:
 
 Environment: DETECTION_MODE, RESOURCE_VALIDATION_MODE, AUTOMATIC_UNCHANGED_APPROVAL,
 AUTOMATIC_CHILD_APPROVAL, LOG_LEVEL, LOG_FORMAT, as in Connaisseur; POD_NAME is sent
-in alerts as connaisseur_pod_id.
+in alerts as connaisseur_pod_id. HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or lower case) apply
+to every outbound connection as in Go programs; an unusable proxy URL stops startup.
 ";
 
 const VALUED: &[&str] = &[

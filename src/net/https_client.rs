@@ -556,21 +556,23 @@ fn forwarded_answer(
     response: Response,
 ) -> Result<Response, HttpError> {
     match forwarding(proxy, url) {
-        Some(proxy) if response.status == 407 => Err(proxy_auth_refused(proxy, &url.origin)),
+        Some(proxy) if response.status == 407 => Err(proxy_auth_refused(proxy, &url.origin, 407)),
         _ => Ok(response),
     }
 }
 
-fn proxy_auth_refused(proxy: &Proxy, origin: &Origin) -> HttpError {
+fn proxy_auth_refused(proxy: &Proxy, origin: &Origin, status: u16) -> HttpError {
     let reason = if proxy.authorization.is_some() {
-        "the proxy refused the credentials of the proxy URL (407)"
+        format!("the proxy refused the credentials of the proxy URL ({status})")
     } else {
-        "the proxy requires authentication (407); give it as http://user:password@host:port"
+        format!(
+            "the proxy requires authentication ({status}); give it as http://user:password@host:port"
+        )
     };
     HttpError::Proxy {
         proxy: proxy.to_string(),
         host: origin.authority(),
-        reason: reason.to_string(),
+        reason,
     }
 }
 
@@ -882,7 +884,9 @@ fn tunnel(
                     200..=299 => Err(proxy_error(
                         "the proxy sent data after accepting CONNECT".to_string(),
                     )),
-                    407 => Err(proxy_auth_refused(proxy, origin)),
+                    // Some proxies (tinyproxy) answer wrong credentials with 401; for CONNECT both can
+                    // only be about the proxy's own authentication.
+                    401 | 407 => Err(proxy_auth_refused(proxy, origin, status)),
                     _ => Err(proxy_error(format!(
                         "the proxy refused the tunnel: {status} {}",
                         reason.chars().take(100).collect::<String>()

@@ -17,6 +17,7 @@ pub mod procfs;
 pub mod receiver;
 pub mod registry;
 pub mod requests;
+pub mod squid;
 pub mod tuf_resign;
 
 use std::fs;

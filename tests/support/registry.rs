@@ -56,6 +56,11 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn generate() -> TestPki {
+        TestPki::generate_for(&[])
+    }
+
+    /// The same, with the certificate valid for `extra` names or addresses too.
+    pub fn generate_for(extra: &[String]) -> TestPki {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -65,9 +70,13 @@ impl TestPki {
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().expect("server key");
-        let leaf_params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .expect("server params");
+        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        for name in extra {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        let leaf_params = CertificateParams::new(names).expect("server params");
         let leaf = leaf_params
             .signed_by(&leaf_key, &issuer)
             .expect("server certificate");
@@ -108,11 +117,18 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(mode: Mode) -> Registry {
+        Registry::start_named(mode, None)
+    }
+
+    /// A registry on 127.0.0.1 whose certificate is valid for `name` too, for images that
+    /// reach it under that name.
+    pub fn start_named(mode: Mode, name: Option<&str>) -> Registry {
         let dir = TempDir::new();
         let addr = free_addr();
         let data = dir.path().join("data");
         fs::create_dir_all(&data).expect("registry data dir");
-        let pki = (mode != Mode::Plain).then(TestPki::generate);
+        let extra_names: Vec<String> = name.map(str::to_string).into_iter().collect();
+        let pki = (mode != Mode::Plain).then(|| TestPki::generate_for(&extra_names));
         let mut config = format!(
             "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {addr}\n  secret: tastevin-test\n",
             data.display()
