@@ -158,7 +158,7 @@ fn no_proxy_sends_the_validation_around_the_proxy() {
         &port_entry,
         "*",
     ] {
-        let (code, out) = setup.review(&[("HTTPS_PROXY", &url), ("NO_PROXY", &no_proxy)]);
+        let (code, out) = setup.review(&[("HTTPS_PROXY", &url), ("NO_PROXY", no_proxy)]);
         // Around the proxy, nothing resolves the name: denied, by tastevin's own lookup.
         assert_eq!(code, Some(1), "NO_PROXY={no_proxy}: {out}");
         assert!(

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tastevin::image_ref::ImageRef;
-use tastevin::net::https_client::HttpError;
+use tastevin::net::https_client::{HttpError, PlainHttp};
 use tastevin::registry::auth::BasicAuth;
 use tastevin::registry::manifest::{sha256_digest, Manifest, ManifestKind, DOCKER_MANIFEST};
 use tastevin::registry::signatures::{
@@ -28,7 +28,7 @@ fn deadline() -> Instant {
 
 fn plain_client() -> RegistryClient {
     RegistryClient::new(RegistryOptions {
-        allow_http: true,
+        plain_http: PlainHttp::Anywhere,
         ..RegistryOptions::default()
     })
     .unwrap()
@@ -38,7 +38,7 @@ fn tls_client(registry: &Registry, credentials: Option<Credentials>) -> Registry
     RegistryClient::new(RegistryOptions {
         ca: Some(vec![registry.pki.as_ref().unwrap().ca_der.clone()]),
         credentials,
-        allow_http: false,
+        plain_http: PlainHttp::Nowhere,
     })
     .unwrap()
 }
@@ -549,7 +549,7 @@ fn basic_challenges_are_answered_with_the_configured_credentials() {
         format!(r#"{{"auths":{{"{addr}":{{"username":"{USER}","password":"{PASSWORD}"}}}}}}"#);
     let client = RegistryClient::new(RegistryOptions {
         credentials: Some(Credentials::from_docker_config(&config).unwrap()),
-        allow_http: true,
+        plain_http: PlainHttp::Anywhere,
         ..RegistryOptions::default()
     })
     .unwrap();
@@ -585,7 +585,7 @@ fn authorization_is_dropped_on_a_cross_host_blob_redirect() {
     let config = format!(r#"{{"auths":{{"{addr}":{{"auth":"dTpw"}}}}}}"#);
     let client = RegistryClient::new(RegistryOptions {
         credentials: Some(Credentials::from_docker_config(&config).unwrap()),
-        allow_http: true,
+        plain_http: PlainHttp::Anywhere,
         ..RegistryOptions::default()
     })
     .unwrap();

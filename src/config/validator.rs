@@ -12,6 +12,7 @@ use super::pem;
 use super::trust_root::{self, RawTrustRoot, TrustRoot, TrustRootError};
 use super::url::ServiceUrl;
 use super::yaml::Yaml11Bool;
+use crate::net::https_client::{PlainHttp, PlainHttpHost};
 
 /// Notary server used when a notaryv1 validator names none.
 pub const DEFAULT_NOTARY_HOST: &str = "https://notary.docker.io";
@@ -92,6 +93,8 @@ pub struct CosignConfig {
     pub ct_log_public_key: Option<SubjectPublicKeyInfoDer<'static>>,
     /// CA certificates to trust for TLS to the registry.
     pub tls_roots: Option<Vec<CertificateDer<'static>>>,
+    /// `plainHttpRegistries`: registries spoken to over plain HTTP.
+    pub plain_http: PlainHttp,
     pub auth: Option<Auth>,
     pub trust_roots: Vec<TrustRoot>,
 }
@@ -101,6 +104,8 @@ pub struct CosignConfig {
 pub struct NotationConfig {
     /// CA certificates to trust for TLS to the registry.
     pub tls_roots: Option<Vec<CertificateDer<'static>>>,
+    /// `plainHttpRegistries`: registries spoken to over plain HTTP.
+    pub plain_http: PlainHttp,
     pub auth: Option<Auth>,
     pub trust_roots: Vec<TrustRoot>,
 }
@@ -182,6 +187,7 @@ pub(super) struct RawCosign {
     _type: IgnoredAny,
     host: Option<RawCosignHost>,
     cert: Option<String>,
+    plain_http_registries: Option<Vec<String>>,
     auth: Option<RawAuth>,
     trust_roots: Option<Vec<RawTrustRoot>>,
 }
@@ -202,6 +208,7 @@ pub(super) struct RawNotation {
     #[serde(rename = "type")]
     _type: IgnoredAny,
     cert: Option<String>,
+    plain_http_registries: Option<Vec<String>>,
     auth: Option<RawAuth>,
     trust_roots: Option<Vec<RawTrustRoot>>,
 }
@@ -286,6 +293,7 @@ impl RawValidator {
                     &mut problems,
                 );
                 let tls_roots = certificates(raw.cert.as_deref(), "cert", &mut problems);
+                let plain_http = plain_http(raw.plain_http_registries, &mut problems);
                 let auth = auth(raw.auth, &mut problems);
                 let roots = trust_roots(&raw.name, raw.trust_roots, false, &mut problems);
                 let kind = match (rekor, roots) {
@@ -295,6 +303,7 @@ impl RawValidator {
                         fulcio_roots,
                         ct_log_public_key,
                         tls_roots,
+                        plain_http,
                         auth,
                         trust_roots,
                     })),
@@ -304,11 +313,13 @@ impl RawValidator {
             }
             RawValidator::Notation(raw) => {
                 let tls_roots = certificates(raw.cert.as_deref(), "cert", &mut problems);
+                let plain_http = plain_http(raw.plain_http_registries, &mut problems);
                 let auth = auth(raw.auth, &mut problems);
                 let roots = trust_roots(&raw.name, raw.trust_roots, true, &mut problems);
                 let kind = roots.map(|trust_roots| {
                     ValidatorKind::Notation(NotationConfig {
                         tls_roots,
+                        plain_http,
                         auth,
                         trust_roots,
                     })
@@ -353,6 +364,31 @@ fn public_key(
     pem::public_key(text?)
         .map_err(|problem| problems.push((field.to_owned(), problem)))
         .ok()
+}
+
+/// `plainHttpRegistries`: each entry `host` or `host:port`.
+fn plain_http(raw: Option<Vec<String>>, problems: &mut ValidatorProblems) -> PlainHttp {
+    let Some(entries) = raw else {
+        return PlainHttp::Nowhere;
+    };
+    let mut hosts = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        match PlainHttpHost::parse(entry) {
+            Ok(host) => hosts.push(host),
+            Err(reason) => problems.push((
+                format!("plainHttpRegistries[{index}]"),
+                Problem::BadUrl {
+                    url: entry.chars().take(200).collect(),
+                    reason,
+                },
+            )),
+        }
+    }
+    if hosts.is_empty() {
+        PlainHttp::Nowhere
+    } else {
+        PlainHttp::To(hosts)
+    }
 }
 
 fn auth(raw: Option<RawAuth>, problems: &mut ValidatorProblems) -> Option<Auth> {

@@ -339,11 +339,76 @@ pub fn tls_config(ca: Option<&[CertificateDer<'static>]>) -> Result<Arc<ClientCo
     Ok(Arc::new(config))
 }
 
+/// Where a client may speak plain HTTP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PlainHttp {
+    #[default]
+    Nowhere,
+    Anywhere,
+    /// Only to these hosts (a registry's `plainHttpRegistries`).
+    To(Vec<PlainHttpHost>),
+}
+
+impl PlainHttp {
+    pub fn allows(&self, origin: &Origin) -> bool {
+        match self {
+            PlainHttp::Nowhere => false,
+            PlainHttp::Anywhere => true,
+            PlainHttp::To(hosts) => hosts.iter().any(|entry| entry.matches(origin)),
+        }
+    }
+}
+
+impl From<bool> for PlainHttp {
+    fn from(allowed: bool) -> PlainHttp {
+        if allowed {
+            PlainHttp::Anywhere
+        } else {
+            PlainHttp::Nowhere
+        }
+    }
+}
+
+/// A host that may be spoken to over plain HTTP: `host` (any port) or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainHttpHost {
+    /// Lower case; IPv6 without brackets.
+    host: String,
+    port: Option<u16>,
+}
+
+impl PlainHttpHost {
+    /// `registry.internal`, `registry.internal:5000`, `10.0.0.7:5000`, `[fd00::7]:5000`.
+    pub fn parse(raw: &str) -> Result<PlainHttpHost, String> {
+        let explicit_port = match raw.rsplit_once(':') {
+            Some((_, port)) => {
+                !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit())
+                    && (!raw.starts_with('[') || raw.contains("]:"))
+            }
+            None => false,
+        };
+        let url = Url::parse(&format!("http://{raw}/"))
+            .ok()
+            .filter(|url| url.target == "/" && !raw.contains(['/', '?', '@']) && !raw.is_empty())
+            .ok_or_else(|| "must be host or host:port, without a scheme or path".to_string())?;
+        Ok(PlainHttpHost {
+            host: url.origin.host.to_ascii_lowercase(),
+            port: explicit_port.then_some(url.origin.port),
+        })
+    }
+
+    fn matches(&self, origin: &Origin) -> bool {
+        self.host.eq_ignore_ascii_case(&origin.host)
+            && self.port.is_none_or(|port| port == origin.port)
+    }
+}
+
 /// The client: a TLS configuration, the plain-HTTP permission, the proxies and the idle
 /// connections.
 pub struct HttpsClient {
     tls: Arc<ClientConfig>,
-    allow_http: bool,
+    plain_http: PlainHttp,
     proxies: Result<Arc<ProxyConfig>, ProxyError>,
     idle: Mutex<HashMap<Origin, Vec<Connection>>>,
 }
@@ -351,17 +416,17 @@ pub struct HttpsClient {
 impl fmt::Debug for HttpsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpsClient")
-            .field("allow_http", &self.allow_http)
+            .field("plain_http", &self.plain_http)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpsClient {
     /// A client using the process's proxy settings ([`proxy::global`]).
-    pub fn new(tls: Arc<ClientConfig>, allow_http: bool) -> HttpsClient {
+    pub fn new(tls: Arc<ClientConfig>, plain_http: impl Into<PlainHttp>) -> HttpsClient {
         HttpsClient {
             tls,
-            allow_http,
+            plain_http: plain_http.into(),
             proxies: proxy::global().clone(),
             idle: Mutex::new(HashMap::new()),
         }
@@ -370,12 +435,12 @@ impl HttpsClient {
     /// A client using `proxies` instead of the process's settings.
     pub fn with_proxies(
         tls: Arc<ClientConfig>,
-        allow_http: bool,
+        plain_http: impl Into<PlainHttp>,
         proxies: Arc<ProxyConfig>,
     ) -> HttpsClient {
         HttpsClient {
             tls,
-            allow_http,
+            plain_http: plain_http.into(),
             proxies: Ok(proxies),
             idle: Mutex::new(HashMap::new()),
         }
@@ -435,7 +500,7 @@ impl HttpsClient {
         deadline: Instant,
     ) -> Result<Response, HttpError> {
         let authority = url.origin.authority();
-        if !url.origin.https && !self.allow_http {
+        if !url.origin.https && !self.plain_http.allows(&url.origin) {
             return Err(HttpError::PlainHttpNotAllowed { host: authority });
         }
         let result = self.exchange_with_retry(method, url, headers, max_body, deadline);
@@ -496,7 +561,7 @@ impl HttpsClient {
         max_body: usize,
         deadline: Instant,
     ) -> Result<Response, HttpError> {
-        if !url.origin.https && !self.allow_http {
+        if !url.origin.https && !self.plain_http.allows(&url.origin) {
             return Err(HttpError::PlainHttpNotAllowed {
                 host: url.origin.authority(),
             });
@@ -978,6 +1043,16 @@ fn classify_io(host: &str, e: &io::Error) -> HttpError {
                 host,
                 reason: format!("{reason:?}"),
             },
+            // What a plain-HTTP server's first answer looks like to a TLS client.
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                HttpError::Tls {
+                    host,
+                    reason: "the server does not speak TLS; plain HTTP is only spoken where \
+                             the configuration says so (a registry in the validator's \
+                             plainHttpRegistries, an http:// Notary host)"
+                        .to_string(),
+                }
+            }
             other => HttpError::Tls {
                 host,
                 reason: other.to_string(),
@@ -993,6 +1068,58 @@ fn classify_io(host: &str, e: &io::Error) -> HttpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_hosts_match_host_and_optional_port() {
+        let origin = |raw: &str| Url::parse(raw).unwrap().origin;
+        let allowed = |entries: &[&str], url: &str| {
+            let hosts = entries
+                .iter()
+                .map(|entry| PlainHttpHost::parse(entry).unwrap())
+                .collect();
+            PlainHttp::To(hosts).allows(&origin(url))
+        };
+        assert!(allowed(
+            &["registry.internal"],
+            "http://registry.internal:5000/"
+        ));
+        assert!(allowed(&["Registry.Internal"], "http://registry.internal/"));
+        assert!(allowed(
+            &["registry.internal:5000"],
+            "http://registry.internal:5000/v2/"
+        ));
+        assert!(!allowed(
+            &["registry.internal:5000"],
+            "http://registry.internal:5001/"
+        ));
+        assert!(!allowed(
+            &["registry.internal:5000"],
+            "http://registry.internal/"
+        ));
+        assert!(!allowed(
+            &["registry.internal"],
+            "http://evil-registry.internal/"
+        ));
+        assert!(!allowed(
+            &["registry.internal"],
+            "http://registry.internal.evil/"
+        ));
+        assert!(allowed(&["[fd00::7]:5000"], "http://[fd00::7]:5000/"));
+        assert!(allowed(&["[fd00::7]"], "http://[fd00::7]:5000/"));
+        assert!(allowed(&["10.0.0.7"], "http://10.0.0.7:80/"));
+        for bad in [
+            "",
+            "http://registry",
+            "registry/v2",
+            "user@registry",
+            "r:99999",
+            "r?x",
+        ] {
+            assert!(PlainHttpHost::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!PlainHttp::Nowhere.allows(&origin("http://registry.internal/")));
+        assert!(PlainHttp::Anywhere.allows(&origin("http://registry.internal/")));
+    }
     use std::net::TcpListener;
     use std::thread;
 

@@ -18,7 +18,9 @@ use super::credentials::Credentials;
 use super::manifest::{self, Manifest, ManifestError, ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES};
 use crate::image_ref::{ImageRef, DOCKER_HUB};
 use crate::net::http_response::FramingError;
-use crate::net::https_client::{self, HttpError, HttpsClient, Method, Request, Response, Url};
+use crate::net::https_client::{
+    self, HttpError, HttpsClient, Method, PlainHttp, Request, Response, Url,
+};
 
 /// Where Docker Hub's registry API answers for `index.docker.io`.
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
@@ -40,8 +42,8 @@ pub struct RegistryOptions {
     pub ca: Option<Vec<CertificateDer<'static>>>,
     /// Credentials from `auth.secretName`.
     pub credentials: Option<Credentials>,
-    /// Speak plain HTTP to registries (only where the configuration says so).
-    pub allow_http: bool,
+    /// The registries spoken to over plain HTTP (only where the configuration says so).
+    pub plain_http: PlainHttp,
 }
 
 /// Why a registry operation failed.
@@ -180,7 +182,7 @@ pub struct FetchedManifest {
 pub struct RegistryClient {
     http: HttpsClient,
     credentials: Option<Credentials>,
-    allow_http: bool,
+    plain_http: PlainHttp,
     /// Bearer tokens by `registry/repository`.
     tokens: Mutex<HashMap<String, Token>>,
 }
@@ -188,7 +190,7 @@ pub struct RegistryClient {
 impl fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistryClient")
-            .field("allow_http", &self.allow_http)
+            .field("plain_http", &self.plain_http)
             .finish_non_exhaustive()
     }
 }
@@ -202,9 +204,9 @@ impl RegistryClient {
             }
         })?;
         Ok(RegistryClient {
-            http: HttpsClient::new(tls, options.allow_http),
+            http: HttpsClient::new(tls, options.plain_http.clone()),
             credentials: options.credentials,
-            allow_http: options.allow_http,
+            plain_http: options.plain_http,
             tokens: Mutex::new(HashMap::new()),
         })
     }
@@ -391,7 +393,9 @@ impl RegistryClient {
         } else {
             registry
         };
-        let scheme = if self.allow_http { "http" } else { "https" };
+        let plain = Url::parse(&format!("http://{host}/"))
+            .is_ok_and(|url| self.plain_http.allows(&url.origin));
+        let scheme = if plain { "http" } else { "https" };
         format!("{scheme}://{host}")
     }
 
@@ -632,7 +636,7 @@ mod tests {
 
     fn client(allow_http: bool) -> RegistryClient {
         RegistryClient::new(RegistryOptions {
-            allow_http,
+            plain_http: allow_http.into(),
             ..RegistryOptions::default()
         })
         .unwrap()

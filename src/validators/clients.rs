@@ -12,6 +12,7 @@ use rustls_pki_types::CertificateDer;
 
 use super::notaryv1_validator::NotaryClient;
 use crate::config::{Auth, CosignConfig, NotationConfig};
+use crate::net::https_client::PlainHttp;
 use crate::registry::{Credentials, RegistryClient, RegistryOptions};
 
 /// Validations that may talk to one registry at the same time; more wait for a turn (within
@@ -117,7 +118,12 @@ impl Clients {
         name: &str,
         config: &CosignConfig,
     ) -> Result<Arc<RegistryClient>, String> {
-        self.registry_for(name, config.tls_roots.as_ref(), config.auth.as_ref())
+        self.registry_for(
+            name,
+            config.tls_roots.as_ref(),
+            &config.plain_http,
+            config.auth.as_ref(),
+        )
     }
 
     /// The registry client of Notation validator `name`.
@@ -126,7 +132,12 @@ impl Clients {
         name: &str,
         config: &NotationConfig,
     ) -> Result<Arc<RegistryClient>, String> {
-        self.registry_for(name, config.tls_roots.as_ref(), config.auth.as_ref())
+        self.registry_for(
+            name,
+            config.tls_roots.as_ref(),
+            &config.plain_http,
+            config.auth.as_ref(),
+        )
     }
 
     /// The registry client of validator `name` (names are unique across types).
@@ -134,6 +145,7 @@ impl Clients {
         &self,
         name: &str,
         tls_roots: Option<&Vec<CertificateDer<'static>>>,
+        plain_http: &PlainHttp,
         auth: Option<&Auth>,
     ) -> Result<Arc<RegistryClient>, String> {
         self.registries.get_or_build(name, || {
@@ -146,7 +158,7 @@ impl Clients {
             RegistryClient::new(RegistryOptions {
                 ca: tls_roots.cloned(),
                 credentials,
-                allow_http: false,
+                plain_http: plain_http.clone(),
             })
             .map_err(|e| e.to_string())
         })

@@ -43,6 +43,9 @@ pub enum Mode {
     Tls,
     /// TLS, and pulls need a token from the harness's token server.
     Token,
+    /// TLS with a self-signed serving certificate (no CA): `TestPki::ca_pem` is that
+    /// certificate itself.
+    SelfSigned,
 }
 
 /// A CA and a serving certificate for `127.0.0.1` and `localhost` signed by it.
@@ -80,6 +83,24 @@ impl TestPki {
         let leaf = leaf_params
             .signed_by(&leaf_key, &issuer)
             .expect("server certificate");
+        TestPki::assemble(ca_cert.der().clone(), ca_cert.pem(), &leaf, &leaf_key)
+    }
+
+    /// A self-signed serving certificate for `127.0.0.1` and `localhost`, its own anchor.
+    pub fn self_signed() -> TestPki {
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("server params");
+        let cert = params.self_signed(&key).expect("self-signed certificate");
+        TestPki::assemble(cert.der().clone(), cert.pem(), &cert, &key)
+    }
+
+    fn assemble(
+        ca_der: CertificateDer<'static>,
+        ca_pem: String,
+        leaf: &rcgen::Certificate,
+        leaf_key: &KeyPair,
+    ) -> TestPki {
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let server_config = ServerConfig::builder_with_provider(client::provider())
             .with_safe_default_protocol_versions()
@@ -88,8 +109,8 @@ impl TestPki {
             .with_single_cert(vec![leaf.der().clone()], key_der)
             .expect("server config");
         TestPki {
-            ca_der: ca_cert.der().clone(),
-            ca_pem: ca_cert.pem(),
+            ca_der,
+            ca_pem,
             cert_pem: leaf.pem(),
             key_pem: leaf_key.serialize_pem(),
             server_config: Arc::new(server_config),
@@ -128,7 +149,11 @@ impl Registry {
         let data = dir.path().join("data");
         fs::create_dir_all(&data).expect("registry data dir");
         let extra_names: Vec<String> = name.map(str::to_string).into_iter().collect();
-        let pki = (mode != Mode::Plain).then(|| TestPki::generate_for(&extra_names));
+        let pki = match mode {
+            Mode::Plain => None,
+            Mode::SelfSigned => Some(TestPki::self_signed()),
+            Mode::Tls | Mode::Token => Some(TestPki::generate_for(&extra_names)),
+        };
         let mut config = format!(
             "version: 0.1\nlog: {{level: info}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {addr}\n  secret: tastevin-test\n",
             data.display()

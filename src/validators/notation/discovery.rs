@@ -249,7 +249,7 @@ mod tests {
 
     fn client() -> RegistryClient {
         RegistryClient::new(RegistryOptions {
-            allow_http: true,
+            plain_http: crate::net::https_client::PlainHttp::Anywhere,
             ..RegistryOptions::default()
         })
         .unwrap()
