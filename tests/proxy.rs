@@ -9,6 +9,9 @@
 mod support;
 
 use std::fs;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +20,7 @@ use tastevin::net::https_client::{self, HttpsClient, Method, Request, Url};
 use tastevin::net::proxy::ProxyConfig;
 
 use support::cosign::{layer, payload, Signer};
+use support::notary::NotaryServer;
 use support::registry::{free_addr, Mode, Registry};
 use support::squid::{Squid, PROXIED_HOST};
 use support::TempDir;
@@ -168,6 +172,82 @@ fn no_proxy_sends_the_validation_around_the_proxy() {
         assert!(!admitted(&out), "{out}");
     }
     assert_eq!(proxy.requests().len(), before, "{}", proxy.log());
+}
+
+#[test]
+fn notary_v1_trust_data_comes_through_the_proxy() {
+    const GUN: &str = "registry.test/app";
+    const HEX: &str = "a220cff1b3a4c1aa4ba4b6e4d4a7d2bfae9a4d8e4f1c2b3a4d5e6f708192a3b4";
+    let notary = NotaryServer::start_named(PROXIED_HOST);
+    notary.sign(GUN, "v1", 423, HEX);
+    let indent = |text: &str, by: usize| -> String {
+        text.lines()
+            .map(|l| format!("{}{l}\n", " ".repeat(by)))
+            .collect()
+    };
+    let host = format!("{PROXIED_HOST}:{}", notary.port);
+    let config = format!(
+        "validators:\n  - name: nv1\n    type: notaryv1\n    host: https://{host}\n    cert: |\n{}    trustRoots:\n      - name: default\n        key: |\n{}policy:\n  - pattern: \"*:*\"\n    validator: nv1\n",
+        indent(&notary.pki.ca_pem, 6),
+        indent(&notary.root_key_pem(GUN), 10)
+    );
+    let dir = TempDir::new();
+    fs::write(dir.path().join("config.yaml"), config).expect("write the config");
+    fs::write(
+        dir.path().join("pod.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  containers:\n    - name: app\n      image: {GUN}:v1\n"),
+    )
+    .expect("write the pod");
+    let proxy = Squid::start(None);
+    let review = |env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tastevin"));
+        command
+            .arg("review")
+            .arg("--config")
+            .arg(dir.path().join("config.yaml"))
+            .arg(dir.path().join("pod.yaml"))
+            .env("CACHE_EXPIRY_SECONDS", "0");
+        for name in PROXY_VARIABLES {
+            command.env_remove(name);
+        }
+        let output = command
+            .envs(env.iter().copied())
+            .output()
+            .expect("run tastevin review");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code(), text)
+    };
+
+    let (code, out) = review(&[("HTTPS_PROXY", &proxy.url(None))]);
+    assert_eq!(code, Some(0), "{out}\n{}", proxy.log());
+    assert!(admitted(&out), "{out}");
+    let pinned = format!("{GUN}:v1@sha256:{HEX}");
+    assert!(
+        out.contains(&STANDARD.encode(format!(
+            "[{{\"op\":\"replace\",\"path\":\"/spec/containers/0/image\",\"value\":\"{pinned}\"}}]"
+        ))),
+        "{out}"
+    );
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.method == "CONNECT" && r.target == host && r.status == "200"),
+        "{}",
+        proxy.log()
+    );
+
+    // Around the proxy the name does not resolve: denied.
+    let (code, out) = review(&[
+        ("HTTPS_PROXY", &proxy.url(None)),
+        ("NO_PROXY", PROXIED_HOST),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("cannot resolve host {PROXIED_HOST}")),
+        "{out}"
+    );
 }
 
 #[test]

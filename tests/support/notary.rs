@@ -44,19 +44,24 @@ impl Drop for NotaryServer {
 impl NotaryServer {
     /// A server that serves trust data to anyone.
     pub fn start() -> NotaryServer {
-        NotaryServer::launch(false)
+        NotaryServer::launch(false, &[])
+    }
+
+    /// A server whose certificate is valid for `name` too, for clients that reach it so.
+    pub fn start_named(name: &str) -> NotaryServer {
+        NotaryServer::launch(false, &[name.to_string()])
     }
 
     /// A server that requires a token from the harness's [`TokenServer`] for every call;
     /// the token server grants pull and push to [`USER`] with [`PASSWORD`], and nothing to
     /// anonymous callers. The `notary` client signs with those credentials.
     pub fn start_with_token_auth() -> NotaryServer {
-        NotaryServer::launch(true)
+        NotaryServer::launch(true, &[])
     }
 
-    fn launch(token_auth: bool) -> NotaryServer {
+    fn launch(token_auth: bool, extra_names: &[String]) -> NotaryServer {
         let dir = TempDir::new();
-        let pki = TestPki::generate();
+        let pki = TestPki::generate_for(extra_names);
         let port = free_addr().port();
         let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
         fs::write(path("server.crt"), &pki.cert_pem).expect("write cert");
