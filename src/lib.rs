@@ -31,6 +31,7 @@ pub mod log;
 pub mod metrics;
 pub mod net;
 pub mod policy;
+pub mod redis;
 pub mod registry;
 pub mod reload;
 pub mod routes;

@@ -19,6 +19,7 @@ use crate::config::{Config, Mode, ValidatorKind};
 use crate::image_ref::ImageRef;
 use crate::kube::owners::{LookupError, Owners};
 use crate::metrics::SkipReason;
+use crate::redis::verdicts::SharedVerdicts;
 use crate::validators::in_flight::InFlight;
 use crate::validators::{self, Clients, Outcome, Rejection};
 use crate::{log_debug, log_info, log_warn};
@@ -81,6 +82,8 @@ pub struct Engine<'a> {
     pub clients: &'a Clients,
     /// Signature validations running now, shared between requests.
     pub in_flight: &'a InFlight,
+    /// The verdicts shared by all replicas through Redis, asked on a local miss.
+    pub shared: Option<&'a SharedVerdicts>,
     /// Distinct images validated at once. 1 on the event loop, where validation never waits;
     /// more on a worker thread, where validators wait on registries.
     pub parallelism: usize,
@@ -298,8 +301,20 @@ impl Engine<'_> {
             return Ok(Admitted { patch_value: None });
         }
 
-        let cache_key = CacheKey::new(image.normalised(), self.config.judge(selection.rule_index));
-        if let Some(verdict) = self.cache.get(&cache_key, Instant::now()) {
+        let judge = self.config.judge(selection.rule_index);
+        let cache_key = CacheKey::new(image.normalised(), judge);
+        let local = self.cache.get(&cache_key, Instant::now());
+        if self.cache.policy().ttl.is_some() {
+            let result = if local.is_some() { "hit" } else { "miss" };
+            crate::metrics::global().cache_lookup("local", result);
+        }
+        let cached = local.or_else(|| {
+            let verdict = self.shared?.get(image.normalised(), judge, deadline)?;
+            self.cache
+                .put(cache_key.clone(), verdict.clone(), Instant::now());
+            Some(verdict)
+        });
+        if let Some(verdict) = cached {
             if self.log {
                 log_info!("skipped validation: cache hit for image {raw}");
             }
@@ -323,8 +338,11 @@ impl Engine<'_> {
             });
         match outcome {
             Outcome::Verified { digest } => {
-                self.cache
-                    .put(cache_key, Verdict::Trusted(digest.clone()), Instant::now());
+                let verdict = Verdict::Trusted(digest.clone());
+                if let Some(shared) = self.shared {
+                    shared.put(image.normalised(), judge, &verdict, deadline);
+                }
+                self.cache.put(cache_key, verdict, Instant::now());
                 let admitted = pin(&image, digest.as_deref(), mutate)?;
                 if self.log {
                     let result = admitted
@@ -343,6 +361,9 @@ impl Engine<'_> {
                 // A verdict is worth keeping; an unreachable registry or a deadline is not.
                 if rejection.is_verdict() && Instant::now() <= deadline {
                     let verdict = Verdict::Rejected(message.clone());
+                    if let Some(shared) = self.shared {
+                        shared.put(image.normalised(), judge, &verdict, deadline);
+                    }
                     self.cache.put(cache_key, verdict, Instant::now());
                 }
                 Err(message)

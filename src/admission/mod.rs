@@ -22,6 +22,7 @@ use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::kube::owners::Owners;
 use crate::metrics::{self, Metrics};
+use crate::redis::verdicts::SharedVerdicts;
 use crate::validators::in_flight::InFlight;
 use crate::validators::Clients;
 use crate::{log_error, log_warn};
@@ -46,6 +47,8 @@ pub struct Admission {
     in_flight: InFlight,
     /// Owner lookups for child approval, kept across reloads (one API client per process).
     owners: Option<Arc<Owners>>,
+    /// Verdicts shared through Redis, kept across reloads (keys carry the policy fingerprint).
+    shared: Option<Arc<SharedVerdicts>>,
 }
 
 /// Distinct images of one request validated at once when validators wait on the network.
@@ -123,6 +126,7 @@ impl Admission {
         Admission::build(config, self.settings.clone(), self.metrics, self.log)
             .with_alerts(self.alerts.clone())
             .with_owners(self.owners.clone())
+            .with_shared_cache(self.shared.clone())
     }
 
     /// The same engine with a reloaded alerting configuration (`None`: alerting off). Built
@@ -146,6 +150,12 @@ impl Admission {
         self
     }
 
+    /// The same engine sharing verdicts with other replicas through Redis (none: Redis off).
+    pub fn with_shared_cache(mut self, shared: Option<Arc<SharedVerdicts>>) -> Admission {
+        self.shared = shared;
+        self
+    }
+
     /// The same engine notifying `alerts` of every decision (none: alerting off).
     pub fn with_alerts(mut self, alerts: Option<Arc<Alerter>>) -> Admission {
         self.outbound = needs_outbound(&self.config) || alerts.is_some();
@@ -164,6 +174,7 @@ impl Admission {
             cache: VerdictCache::new(settings.cache),
             clients: Clients::new(settings.secrets_dir.clone()),
             in_flight: InFlight::new(),
+            shared: None,
             alerts: None,
             owners: None,
             config,
@@ -226,6 +237,7 @@ impl Admission {
             cache: &self.cache,
             clients: &self.clients,
             in_flight: &self.in_flight,
+            shared: self.shared.as_deref(),
             parallelism: if self.outbound {
                 PARALLEL_VALIDATIONS
             } else {

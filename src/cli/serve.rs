@@ -161,10 +161,15 @@ pub fn run(raw: &[String]) -> i32 {
         .effective_child_approval()
         .then(kube_owners)
         .flatten();
+    let shared = match shared_cache(&admission_settings) {
+        Ok(shared) => shared,
+        Err(code) => return code,
+    };
     let admission = Arc::new(
         Admission::new(Arc::new(config), admission_settings)
             .with_alerts(alerts)
-            .with_owners(owners),
+            .with_owners(owners)
+            .with_shared_cache(shared),
     );
     let settings = Settings {
         tls,
@@ -362,4 +367,39 @@ fn serving_tls(
         generated.fingerprint
     );
     Ok((generated.config, None))
+}
+
+/// The Redis tier when `REDIS_HOST` is set and the cache is on. An unusable Redis CA file is
+/// fatal, as in Connaisseur; an unreachable Redis is not (requests then use the local cache).
+fn shared_cache(
+    settings: &AdmissionSettings,
+) -> Result<Option<Arc<crate::redis::verdicts::SharedVerdicts>>, i32> {
+    let (redis, notices) =
+        crate::redis::RedisSettings::from_lookup(|name| std::env::var(name).ok());
+    for notice in notices {
+        log_warn!("{notice}");
+    }
+    let Some(redis) = redis.filter(|_| settings.cache.ttl.is_some()) else {
+        return Ok(None);
+    };
+    let metrics = crate::metrics::global();
+    match crate::redis::Client::new(redis, metrics) {
+        Ok(client) => {
+            let target = &client.settings().target;
+            crate::log_info!(
+                "sharing verdicts through Redis at {}:{}",
+                target.host,
+                target.port
+            );
+            Ok(Some(Arc::new(crate::redis::verdicts::SharedVerdicts::new(
+                client,
+                settings.cache,
+                metrics,
+            ))))
+        }
+        Err(e) => {
+            log_error!("{e}");
+            Err(1)
+        }
+    }
 }

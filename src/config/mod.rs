@@ -18,9 +18,7 @@ mod url;
 mod validator;
 mod yaml;
 
-use std::collections::hash_map::DefaultHasher;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::path::Path;
 
@@ -129,9 +127,13 @@ impl Config {
             .iter()
             .map(|rule| {
                 let validator = validators.iter().find(|v| v.name == rule.validator_name());
-                let mut hasher = DefaultHasher::new();
-                format!("{rule:?}{validator:?}").hash(&mut hasher);
-                hasher.finish()
+                // SHA-256, not the std hasher: the fingerprint names verdicts shared through
+                // Redis, so it must be the same in every replica.
+                let text = format!("{rule:?}{validator:?}");
+                let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+                let mut first = [0u8; 8];
+                first.copy_from_slice(hash.as_ref().get(..8).unwrap_or(&[0; 8]));
+                u64::from_be_bytes(first)
             })
             .collect();
         Config {

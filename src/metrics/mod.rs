@@ -150,6 +150,9 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_rejected: Family<Counter, 1>,
     config_reloads: Family<Counter, 1>,
+    cache_lookups: Family<Counter, 2>,
+    redis_errors: Family<Counter, 1>,
+    redis_duration: Family<Histogram, 1>,
 }
 
 impl Default for Metrics {
@@ -192,6 +195,9 @@ impl Metrics {
             connections_open: Gauge::new(),
             connections_rejected: Family::new(["reason"], Counter::new),
             config_reloads: Family::new(["result"], Counter::new),
+            cache_lookups: Family::new(["tier", "result"], Counter::new),
+            redis_errors: Family::new(["kind"], Counter::new),
+            redis_duration: Family::new(["command"], new_duration_histogram),
         }
     }
 
@@ -318,6 +324,22 @@ impl Metrics {
     pub fn config_reload(&self, success: bool) {
         self.config_reloads
             .with([result_label(success)], Counter::inc);
+    }
+
+    /// A verdict cache lookup: `tier` is `local` or `redis`; `result` is `hit`, `miss`,
+    /// `invalid` (a Redis value that does not parse) or `error` (Redis unusable).
+    pub fn cache_lookup(&self, tier: &'static str, result: &'static str) {
+        self.cache_lookups.with([tier, result], Counter::inc);
+    }
+
+    /// A failed Redis call, by [`crate::redis::RedisError::kind`].
+    pub fn redis_error(&self, kind: &'static str) {
+        self.redis_errors.with([kind], Counter::inc);
+    }
+
+    /// The time one Redis command took (failures included).
+    pub fn redis_request(&self, command: &'static str, seconds: f64) {
+        self.redis_duration.with([command], |h| h.observe(seconds));
     }
 
     /// The whole exposition (all groups + process metrics), appended to `out`.
@@ -489,6 +511,24 @@ impl Metrics {
             "tastevin_config_reloads_total",
             "Configuration and certificate reloads, by result",
             &self.config_reloads,
+        );
+        counter_family(
+            &mut enc,
+            "tastevin_cache_lookups_total",
+            "Verdict cache lookups by tier (local, redis) and result (hit, miss, invalid, error)",
+            &self.cache_lookups,
+        );
+        counter_family(
+            &mut enc,
+            "tastevin_redis_errors_total",
+            "Failed Redis calls by kind; the local cache is used meanwhile",
+            &self.redis_errors,
+        );
+        histogram_family(
+            &mut enc,
+            "tastevin_redis_request_duration_seconds",
+            "Redis command duration in seconds, by command",
+            &self.redis_duration,
         );
     }
 }
@@ -786,6 +826,9 @@ mod tests {
             ("tastevin_connections_open", "gauge"),
             ("tastevin_connections_rejected_total", "counter"),
             ("tastevin_config_reloads_total", "counter"),
+            ("tastevin_cache_lookups_total", "counter"),
+            ("tastevin_redis_errors_total", "counter"),
+            ("tastevin_redis_request_duration_seconds", "histogram"),
         ] {
             assert!(
                 text.contains(&format!("\n# TYPE {family} {kind}\n")),

@@ -1,0 +1,206 @@
+//! The RESP2 subset tastevin speaks to Redis: commands are encoded as arrays of bulk strings,
+//! replies are parsed strictly and within bounds, because a Redis that lies (or something
+//! else on its port) must produce a clear error, never a panic, a hang or a huge allocation.
+
+/// The largest bulk string accepted; verdicts are a few hundred bytes.
+pub const MAX_BULK: usize = 64 * 1024;
+/// The most elements of an array reply (tastevin's commands never get arrays, but `HELLO`-like
+/// answers from a misconfigured server must still parse or fail cleanly).
+pub const MAX_ARRAY: usize = 64;
+/// Array nesting at most.
+const MAX_DEPTH: usize = 4;
+/// A simple string, error or integer line at most.
+const MAX_LINE: usize = 4096;
+
+/// One reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    /// `None` is the nil bulk string (`$-1`), a missing key.
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+/// Why bytes are not (yet) a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// More bytes are needed.
+    Incomplete,
+    /// The bytes cannot be a RESP2 reply; the text says what is wrong.
+    Invalid(&'static str),
+}
+
+/// Encodes one command.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Parses the reply at the start of `buf`; returns it and the bytes it took.
+pub fn parse(buf: &[u8]) -> Result<(Reply, usize), ParseError> {
+    parse_at(buf, 0)
+}
+
+fn parse_at(buf: &[u8], depth: usize) -> Result<(Reply, usize), ParseError> {
+    let (&kind, rest) = buf.split_first().ok_or(ParseError::Incomplete)?;
+    let (line, line_len) = line(rest)?;
+    let after_line = 1 + line_len;
+    match kind {
+        b'+' => Ok((Reply::Simple(text(line)?), after_line)),
+        b'-' => Ok((Reply::Error(text(line)?), after_line)),
+        b':' => Ok((Reply::Integer(integer(line)?), after_line)),
+        b'$' => {
+            let length = integer(line)?;
+            if length == -1 {
+                return Ok((Reply::Bulk(None), after_line));
+            }
+            let length = usize::try_from(length)
+                .map_err(|_| ParseError::Invalid("negative bulk string length"))?;
+            if length > MAX_BULK {
+                return Err(ParseError::Invalid("bulk string longer than 64 KiB"));
+            }
+            let body = buf
+                .get(after_line..after_line + length)
+                .ok_or(ParseError::Incomplete)?;
+            let end = after_line + length;
+            match (buf.get(end), buf.get(end + 1)) {
+                (Some(b'\r'), Some(b'\n')) => Ok((Reply::Bulk(Some(body.to_vec())), end + 2)),
+                (None, _) | (Some(b'\r'), None) => Err(ParseError::Incomplete),
+                _ => Err(ParseError::Invalid("bulk string not followed by CRLF")),
+            }
+        }
+        b'*' => {
+            let count = integer(line)?;
+            if count == -1 {
+                return Ok((Reply::Array(None), after_line));
+            }
+            let count =
+                usize::try_from(count).map_err(|_| ParseError::Invalid("negative array length"))?;
+            if count > MAX_ARRAY {
+                return Err(ParseError::Invalid("array with more than 64 elements"));
+            }
+            if depth >= MAX_DEPTH {
+                return Err(ParseError::Invalid("arrays nested too deeply"));
+            }
+            let mut items = Vec::with_capacity(count);
+            let mut used = after_line;
+            for _ in 0..count {
+                let tail = buf.get(used..).ok_or(ParseError::Incomplete)?;
+                let (item, n) = parse_at(tail, depth + 1)?;
+                items.push(item);
+                used += n;
+            }
+            Ok((Reply::Array(Some(items)), used))
+        }
+        _ => Err(ParseError::Invalid("unknown reply type byte")),
+    }
+}
+
+/// The line up to CRLF (without it) and its length with it.
+fn line(buf: &[u8]) -> Result<(&[u8], usize), ParseError> {
+    let window = buf.get(..buf.len().min(MAX_LINE + 2)).unwrap_or(buf);
+    match window.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(at) => match (window.get(at), window.get(at + 1)) {
+            (Some(b'\r'), Some(b'\n')) => Ok((window.get(..at).unwrap_or_default(), at + 2)),
+            (Some(b'\r'), None) => Err(ParseError::Incomplete),
+            _ => Err(ParseError::Invalid("line not ended by CRLF")),
+        },
+        None if window.len() > MAX_LINE => Err(ParseError::Invalid("reply line too long")),
+        None => Err(ParseError::Incomplete),
+    }
+}
+
+fn text(line: &[u8]) -> Result<String, ParseError> {
+    std::str::from_utf8(line)
+        .map(str::to_owned)
+        .map_err(|_| ParseError::Invalid("reply line is not UTF-8"))
+}
+
+fn integer(line: &[u8]) -> Result<i64, ParseError> {
+    let digits = line.strip_prefix(b"-").unwrap_or(line);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ParseError::Invalid("malformed integer"));
+    }
+    std::str::from_utf8(line)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(ParseError::Invalid("integer out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_commands_as_bulk_arrays() {
+        assert_eq!(
+            encode(&[b"GET", b"k"]),
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn parses_every_reply_kind() {
+        assert_eq!(parse(b"+OK\r\n"), Ok((Reply::Simple("OK".into()), 5)));
+        assert_eq!(
+            parse(b"-ERR no\r\n"),
+            Ok((Reply::Error("ERR no".into()), 9))
+        );
+        assert_eq!(parse(b":-12\r\n"), Ok((Reply::Integer(-12), 6)));
+        assert_eq!(parse(b"$-1\r\n"), Ok((Reply::Bulk(None), 5)));
+        assert_eq!(
+            parse(b"$3\r\na\r\n\r\nrest"),
+            Ok((Reply::Bulk(Some(b"a\r\n".to_vec())), 9))
+        );
+        assert_eq!(
+            parse(b"*2\r\n:1\r\n$0\r\n\r\n"),
+            Ok((
+                Reply::Array(Some(vec![Reply::Integer(1), Reply::Bulk(Some(vec![]))])),
+                15
+            ))
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_a_reply_is_incomplete() {
+        let whole = b"*2\r\n+OK\r\n$5\r\nhello\r\n";
+        for cut in 0..whole.len() {
+            assert_eq!(parse(&whole[..cut]), Err(ParseError::Incomplete), "{cut}");
+        }
+        assert!(parse(whole).is_ok());
+    }
+
+    #[test]
+    fn garbage_is_rejected_not_waited_for() {
+        for bad in [
+            &b"HTTP/1.1 400 Bad Request\r\n"[..],
+            b"+OK\n",
+            b":12a\r\n",
+            b":\r\n",
+            b"$99999999\r\n",
+            b"$-2\r\n",
+            b"$1\r\nab\r\n",
+            b"*100\r\n",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+            b"+\xff\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ParseError::Invalid(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            parse(&[b'+'; MAX_LINE + 10]),
+            Err(ParseError::Invalid(_))
+        ));
+    }
+}
