@@ -15,6 +15,7 @@ pub mod notary;
 pub mod notary_proxy;
 pub mod procfs;
 pub mod receiver;
+pub mod redis;
 pub mod registry;
 pub mod requests;
 pub mod squid;
