@@ -37,6 +37,7 @@ fn on_a_bare_machine_it_names_what_it_would_install() {
     for package in [
         "prometheus",
         "docker-registry",
+        "redis-server",
         "notary",
         "openssl",
         "bubblewrap",
