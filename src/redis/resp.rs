@@ -164,7 +164,7 @@ mod tests {
             parse(b"*2\r\n:1\r\n$0\r\n\r\n"),
             Ok((
                 Reply::Array(Some(vec![Reply::Integer(1), Reply::Bulk(Some(vec![]))])),
-                15
+                14
             ))
         );
     }
