@@ -45,7 +45,7 @@ fn metrics() -> &'static Metrics {
 
 fn replica(settings: RedisSettings, metrics: &'static Metrics) -> SharedVerdicts {
     let client = Client::new(settings, metrics).expect("client");
-    SharedVerdicts::new(client, CachePolicy::default(), metrics)
+    SharedVerdicts::new(std::sync::Arc::new(client), CachePolicy::default(), metrics)
 }
 
 fn counted(metrics: &Metrics, sample: &str) -> u64 {

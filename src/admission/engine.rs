@@ -16,10 +16,11 @@ use super::settings::Settings;
 use super::workload::{self, ContainerList, OwnerReference, Workload, WorkloadKind};
 use crate::cache::{CacheKey, Verdict, VerdictCache};
 use crate::config::{Config, Mode, ValidatorKind};
+use crate::config::{Rule, Validator};
 use crate::image_ref::ImageRef;
 use crate::kube::owners::{LookupError, Owners};
 use crate::metrics::SkipReason;
-use crate::redis::verdicts::SharedVerdicts;
+use crate::redis::verdicts::{SharedVerdicts, Turn};
 use crate::validators::in_flight::InFlight;
 use crate::validators::{self, Clients, Outcome, Rejection};
 use crate::{log_debug, log_info, log_warn};
@@ -81,7 +82,7 @@ pub struct Engine<'a> {
     /// Registry clients of the signature validators.
     pub clients: &'a Clients,
     /// Signature validations running now, shared between requests.
-    pub in_flight: &'a InFlight,
+    pub in_flight: &'a InFlight<Decided>,
     /// The verdicts shared by all replicas through Redis, asked on a local miss.
     pub shared: Option<&'a SharedVerdicts>,
     /// Distinct images validated at once. 1 on the event loop, where validation never waits;
@@ -325,26 +326,32 @@ impl Engine<'_> {
             };
         }
 
-        let outcome = self
+        let decided = self
             .in_flight
             .run(&cache_key, deadline, || {
-                validators::validate(validator, selection.rule, &image, deadline, self.clients)
+                self.decide(validator, selection.rule, &image, judge, raw, deadline)
             })
             .unwrap_or_else(|| {
-                Outcome::Rejected(Rejection::Unavailable(
+                let rejection = Rejection::Unavailable(
                     "an identical validation in progress did not finish before the deadline"
                         .to_owned(),
-                ))
+                );
+                Decided::from_outcome(Outcome::Rejected(rejection), type_name, raw, deadline)
             });
-        match outcome {
-            Outcome::Verified { digest } => {
-                let verdict = Verdict::Trusted(digest.clone());
-                if let Some(shared) = self.shared {
-                    shared.put(image.normalised(), judge, &verdict, deadline);
-                }
-                self.cache.put(cache_key, verdict, Instant::now());
+        if decided.keep {
+            self.cache
+                .put(cache_key, decided.verdict.clone(), Instant::now());
+        }
+        if !decided.here {
+            if self.log {
+                log_info!("skipped validation: another replica validated image {raw}");
+            }
+            outcome.skipped = Some(SkipReason::CacheHit);
+        }
+        match decided.verdict {
+            Verdict::Trusted(digest) => {
                 let admitted = pin(&image, digest.as_deref(), mutate)?;
-                if self.log {
+                if self.log && decided.here {
                     let result = admitted
                         .patch_value
                         .as_deref()
@@ -356,19 +363,49 @@ impl Engine<'_> {
                 }
                 Ok(admitted)
             }
-            Outcome::Rejected(rejection) => {
-                let message = validation_error(type_name, raw, &rejection);
-                // A verdict is worth keeping; an unreachable registry or a deadline is not.
-                if rejection.is_verdict() && Instant::now() <= deadline {
-                    let verdict = Verdict::Rejected(message.clone());
-                    if let Some(shared) = self.shared {
-                        shared.put(image.normalised(), judge, &verdict, deadline);
-                    }
-                    self.cache.put(cache_key, verdict, Instant::now());
-                }
-                Err(message)
-            }
+            Verdict::Rejected(message) => Err(message),
         }
+    }
+
+    /// Validates `image` here, or, with Redis, lets the replica holding the image's lock
+    /// validate it for all; a verdict reached here is stored for the others before the lock
+    /// is given up.
+    fn decide(
+        &self,
+        validator: &Validator,
+        rule: &Rule,
+        image: &ImageRef,
+        judge: u64,
+        raw: &str,
+        deadline: Instant,
+    ) -> Decided {
+        let type_name = validator.kind.type_name();
+        let validate = || {
+            let outcome = validators::validate(validator, rule, image, deadline, self.clients);
+            Decided::from_outcome(outcome, type_name, raw, deadline)
+        };
+        let Some(shared) = self.shared else {
+            return validate();
+        };
+        let lock = match shared.claim(image.normalised(), judge, deadline) {
+            Turn::Decided(verdict) => {
+                return Decided {
+                    verdict,
+                    keep: true,
+                    here: false,
+                }
+            }
+            Turn::Lead(lock) => Some(lock),
+            Turn::Alone => None,
+        };
+        let decided = validate();
+        if decided.keep {
+            shared.put(image.normalised(), judge, &decided.verdict, deadline);
+        }
+        if let Some(lock) = lock {
+            shared.release(lock);
+        }
+        decided
     }
 
     /// §4.5.2: whether an owner of the object, as the API server has it now, carries `raw`
@@ -417,6 +454,34 @@ impl Engine<'_> {
             skipped: None,
             timed_out: true,
             elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// The verdict on one image and where it comes from (what identical validations in flight
+/// share).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    verdict: Verdict,
+    /// Worth caching: a verdict, not an unreachable registry or a deadline.
+    keep: bool,
+    /// Validated by this replica (not by another one through Redis).
+    here: bool,
+}
+
+impl Decided {
+    fn from_outcome(outcome: Outcome, type_name: &str, raw: &str, deadline: Instant) -> Decided {
+        match outcome {
+            Outcome::Verified { digest } => Decided {
+                verdict: Verdict::Trusted(digest),
+                keep: true,
+                here: true,
+            },
+            Outcome::Rejected(rejection) => Decided {
+                keep: rejection.is_verdict() && Instant::now() <= deadline,
+                verdict: Verdict::Rejected(validation_error(type_name, raw, &rejection)),
+                here: true,
+            },
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::cache::VerdictCache;
 use crate::config::{Config, ValidatorKind};
 use crate::kube::owners::Owners;
 use crate::metrics::{self, Metrics};
-use crate::redis::verdicts::SharedVerdicts;
+use crate::redis::Shared;
 use crate::validators::in_flight::InFlight;
 use crate::validators::Clients;
 use crate::{log_error, log_warn};
@@ -44,11 +44,12 @@ pub struct Admission {
     alerts: Option<Arc<Alerter>>,
     cache: VerdictCache,
     clients: Clients,
-    in_flight: InFlight,
+    in_flight: InFlight<engine::Decided>,
     /// Owner lookups for child approval, kept across reloads (one API client per process).
     owners: Option<Arc<Owners>>,
-    /// Verdicts shared through Redis, kept across reloads (keys carry the policy fingerprint).
-    shared: Option<Arc<SharedVerdicts>>,
+    /// What replicas share through Redis, kept across reloads (verdict keys carry the policy
+    /// fingerprint).
+    shared: Option<Arc<Shared>>,
 }
 
 /// Distinct images of one request validated at once when validators wait on the network.
@@ -151,7 +152,8 @@ impl Admission {
     }
 
     /// The same engine sharing verdicts with other replicas through Redis (none: Redis off).
-    pub fn with_shared_cache(mut self, shared: Option<Arc<SharedVerdicts>>) -> Admission {
+    pub fn with_shared_cache(mut self, shared: Option<Arc<Shared>>) -> Admission {
+        self.clients = self.clients.with_shared(shared.clone());
         self.shared = shared;
         self
     }
@@ -237,7 +239,7 @@ impl Admission {
             cache: &self.cache,
             clients: &self.clients,
             in_flight: &self.in_flight,
-            shared: self.shared.as_deref(),
+            shared: self.shared.as_deref().map(|shared| &shared.verdicts),
             parallelism: if self.outbound {
                 PARALLEL_VALIDATIONS
             } else {

@@ -371,9 +371,7 @@ fn serving_tls(
 
 /// The Redis tier when `REDIS_HOST` is set and the cache is on. An unusable Redis CA file is
 /// fatal, as in Connaisseur; an unreachable Redis is not (requests then use the local cache).
-fn shared_cache(
-    settings: &AdmissionSettings,
-) -> Result<Option<Arc<crate::redis::verdicts::SharedVerdicts>>, i32> {
+fn shared_cache(settings: &AdmissionSettings) -> Result<Option<Arc<crate::redis::Shared>>, i32> {
     let (redis, notices) =
         crate::redis::RedisSettings::from_lookup(|name| std::env::var(name).ok());
     for notice in notices {
@@ -391,7 +389,7 @@ fn shared_cache(
                 target.host,
                 target.port
             );
-            Ok(Some(Arc::new(crate::redis::verdicts::SharedVerdicts::new(
+            Ok(Some(Arc::new(crate::redis::Shared::new(
                 client,
                 settings.cache,
                 metrics,

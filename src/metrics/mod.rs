@@ -153,6 +153,7 @@ pub struct Metrics {
     cache_lookups: Family<Counter, 2>,
     redis_errors: Family<Counter, 1>,
     redis_duration: Family<Histogram, 1>,
+    single_flights: Family<Counter, 1>,
 }
 
 impl Default for Metrics {
@@ -198,6 +199,7 @@ impl Metrics {
             cache_lookups: Family::new(["tier", "result"], Counter::new),
             redis_errors: Family::new(["kind"], Counter::new),
             redis_duration: Family::new(["command"], new_duration_histogram),
+            single_flights: Family::new(["outcome"], Counter::new),
         }
     }
 
@@ -340,6 +342,12 @@ impl Metrics {
     /// The time one Redis command took (failures included).
     pub fn redis_request(&self, command: &'static str, seconds: f64) {
         self.redis_duration.with([command], |h| h.observe(seconds));
+    }
+
+    /// A cluster-wide single flight: `led` (this replica validated for all), `joined` (it
+    /// used another replica's verdict) or `alone` (it validated without the others).
+    pub fn single_flight(&self, outcome: &'static str) {
+        self.single_flights.with([outcome], Counter::inc);
     }
 
     /// The whole exposition (all groups + process metrics), appended to `out`.
@@ -529,6 +537,12 @@ impl Metrics {
             "tastevin_redis_request_duration_seconds",
             "Redis command duration in seconds, by command",
             &self.redis_duration,
+        );
+        counter_family(
+            &mut enc,
+            "tastevin_redis_single_flight_total",
+            "Validations coordinated across replicas through Redis, by outcome (led, joined, alone)",
+            &self.single_flights,
         );
     }
 }
@@ -829,6 +843,7 @@ mod tests {
             ("tastevin_cache_lookups_total", "counter"),
             ("tastevin_redis_errors_total", "counter"),
             ("tastevin_redis_request_duration_seconds", "histogram"),
+            ("tastevin_redis_single_flight_total", "counter"),
         ] {
             assert!(
                 text.contains(&format!("\n# TYPE {family} {kind}\n")),

@@ -11,6 +11,10 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::resp::{self, ParseError, Reply};
+
+/// The most bytes one reply may take (bulk strings and arrays are bounded each; this bounds
+/// their product).
+const MAX_REPLY: usize = 1024 * 1024;
 use super::{RedisError, Target};
 
 enum Stream {
@@ -101,6 +105,9 @@ impl Connection {
             .map_err(|e| io_error(&e))?;
             if n == 0 {
                 return Err(RedisError::Io("the connection was closed".to_owned()));
+            }
+            if self.buffer.len() + n > MAX_REPLY {
+                return Err(RedisError::Protocol("reply larger than 1 MiB"));
             }
             self.buffer
                 .extend_from_slice(chunk.get(..n).unwrap_or_default());

@@ -6,6 +6,7 @@
 pub mod conn;
 pub mod resp;
 pub mod verdicts;
+pub mod versions;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,9 +17,28 @@ use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 
+use crate::cache::CachePolicy;
 use crate::metrics::Metrics;
 use conn::Connection;
 use resp::Reply;
+use verdicts::SharedVerdicts;
+use versions::SharedVersions;
+
+/// Everything kept in Redis: the verdicts and the Notary v1 rollback memory, over one client.
+pub struct Shared {
+    pub verdicts: SharedVerdicts,
+    pub versions: SharedVersions,
+}
+
+impl Shared {
+    pub fn new(client: Client, policy: CachePolicy, metrics: &'static Metrics) -> Shared {
+        let client = Arc::new(client);
+        Shared {
+            verdicts: SharedVerdicts::new(Arc::clone(&client), policy, metrics),
+            versions: SharedVersions::new(client, metrics),
+        }
+    }
+}
 
 /// Connaisseur's Redis port; `REDIS_HOST` may name another as `host:port`.
 pub const DEFAULT_PORT: u16 = 6379;
@@ -255,6 +275,10 @@ impl Client {
             return Err(RedisError::BackingOff);
         }
         let call_deadline = deadline.min(started + self.settings.call_timeout);
+        if call_deadline <= started {
+            // The request's time is up; Redis is not at fault, so no back-off.
+            return Err(RedisError::Timeout);
+        }
         let result = self.call_once(args, call_deadline);
         self.metrics
             .redis_request(command, started.elapsed().as_secs_f64());

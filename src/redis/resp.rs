@@ -4,9 +4,9 @@
 
 /// The largest bulk string accepted; verdicts are a few hundred bytes.
 pub const MAX_BULK: usize = 64 * 1024;
-/// The most elements of an array reply (tastevin's commands never get arrays, but `HELLO`-like
-/// answers from a misconfigured server must still parse or fail cleanly).
-pub const MAX_ARRAY: usize = 64;
+/// The most elements of an array reply: `MGET` of a verdict and its lock gets 2, the Notary
+/// rollback memory of one repository (`ZRANGE … WITHSCORES`) 2 per role.
+pub const MAX_ARRAY: usize = 256;
 /// Array nesting at most.
 const MAX_DEPTH: usize = 4;
 /// A simple string, error or integer line at most.
@@ -85,7 +85,7 @@ fn parse_at(buf: &[u8], depth: usize) -> Result<(Reply, usize), ParseError> {
             let count =
                 usize::try_from(count).map_err(|_| ParseError::Invalid("negative array length"))?;
             if count > MAX_ARRAY {
-                return Err(ParseError::Invalid("array with more than 64 elements"));
+                return Err(ParseError::Invalid("array with more than 256 elements"));
             }
             if depth >= MAX_DEPTH {
                 return Err(ParseError::Invalid("arrays nested too deeply"));
@@ -188,7 +188,7 @@ mod tests {
             b"$99999999\r\n",
             b"$-2\r\n",
             b"$1\r\nab\r\n",
-            b"*100\r\n",
+            b"*300\r\n",
             b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
             b"+\xff\r\n",
         ] {

@@ -5,6 +5,7 @@
 //! and never admits anything.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
@@ -77,17 +78,71 @@ pub fn decode(value: &[u8]) -> Result<Verdict, Invalid> {
 
 /// The Redis key of an image judged by `judge`.
 pub fn key(image: &str, judge: u64) -> String {
-    let hash = digest::digest(&digest::SHA256, image.as_bytes());
-    let mut key = format!("tastevin:v1:verdict:{judge:016x}:");
+    named("verdict", image, judge)
+}
+
+/// The key of the lock held by the replica validating `image` for every other.
+pub fn lock_key(image: &str, judge: u64) -> String {
+    named("lock", image, judge)
+}
+
+fn named(kind: &str, image: &str, judge: u64) -> String {
+    format!(
+        "tastevin:v1:{kind}:{judge:016x}:{}",
+        hex_sha256(image.as_bytes())
+    )
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let hash = digest::digest(&digest::SHA256, bytes);
+    let mut text = String::with_capacity(64);
     for byte in hash.as_ref() {
-        key.push_str(&format!("{byte:02x}"));
+        text.push_str(&format!("{byte:02x}"));
     }
-    key
+    text
+}
+
+/// Deletes the lock only while it still holds this replica's token: a lock that expired and
+/// was taken by another replica is not ours to remove.
+const RELEASE_SCRIPT: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+/// First pause between two looks at a verdict another replica is reaching; doubled each time.
+const FIRST_POLL: Duration = Duration::from_millis(5);
+/// Longest pause between two looks.
+const MAX_POLL: Duration = Duration::from_millis(50);
+
+/// What a replica does about an image that no tier has a verdict for.
+#[derive(Debug)]
+pub enum Turn {
+    /// This replica validates for all; [`SharedVerdicts::release`] the lock once the verdict
+    /// is stored.
+    Lead(Lock),
+    /// Another replica validated the image meanwhile.
+    Decided(Verdict),
+    /// Validate without the others: Redis is unusable, or the replica that held the lock
+    /// finished without a verdict to share or took too long.
+    Alone,
+}
+
+/// The lock on one image, taken with `SET … NX PX`; it expires by itself at the request's
+/// deadline should this replica die while validating.
+#[derive(Debug)]
+pub struct Lock {
+    key: String,
+    token: String,
+}
+
+/// A look at a key.
+enum Lookup {
+    Found(Verdict),
+    Missing,
+    /// Unusable (counted and logged).
+    Unusable,
 }
 
 /// The shared tier.
 pub struct SharedVerdicts {
-    client: Client,
+    client: Arc<Client>,
     policy: CachePolicy,
     metrics: &'static Metrics,
     /// Invalid kinds already logged, one bit each: each kind is logged once per process.
@@ -95,7 +150,11 @@ pub struct SharedVerdicts {
 }
 
 impl SharedVerdicts {
-    pub fn new(client: Client, policy: CachePolicy, metrics: &'static Metrics) -> SharedVerdicts {
+    pub fn new(
+        client: Arc<Client>,
+        policy: CachePolicy,
+        metrics: &'static Metrics,
+    ) -> SharedVerdicts {
         SharedVerdicts {
             client,
             policy,
@@ -116,10 +175,127 @@ impl SharedVerdicts {
                 return None;
             }
         };
+        match self.interpret(image, reply, true) {
+            Lookup::Found(verdict) => Some(verdict),
+            Lookup::Missing | Lookup::Unusable => None,
+        }
+    }
+
+    /// Cluster-wide single flight: the first replica to ask takes the lock and validates;
+    /// the others wait for its verdict for at most half the time left, so that each can still
+    /// validate by itself if none comes.
+    pub fn claim(&self, image: &str, judge: u64, deadline: Instant) -> Turn {
+        if self.policy.ttl.is_none() {
+            return Turn::Alone;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(token) = token() else {
+            return Turn::Alone;
+        };
+        let lock = Lock {
+            key: lock_key(image, judge),
+            token,
+        };
+        let expiry = left.as_millis().max(1).to_string();
+        let args: [&[u8]; 6] = [
+            b"SET",
+            lock.key.as_bytes(),
+            lock.token.as_bytes(),
+            b"NX",
+            b"PX",
+            expiry.as_bytes(),
+        ];
+        let turn = match self.client.call("lock", &args, deadline) {
+            Ok(Reply::Simple(ok)) if ok == "OK" => Turn::Lead(lock),
+            Ok(Reply::Bulk(None)) => self.await_verdict(image, judge, &lock.key, deadline, left),
+            Ok(_) => {
+                self.failed("lock", &RedisError::Protocol("unexpected answer to SET NX"));
+                Turn::Alone
+            }
+            Err(error) => {
+                self.failed("lock", &error);
+                Turn::Alone
+            }
+        };
+        let outcome = match turn {
+            Turn::Lead(_) => "led",
+            Turn::Decided(_) => "joined",
+            Turn::Alone => "alone",
+        };
+        self.metrics.single_flight(outcome);
+        turn
+    }
+
+    fn await_verdict(
+        &self,
+        image: &str,
+        judge: u64,
+        lock_key: &str,
+        deadline: Instant,
+        left: Duration,
+    ) -> Turn {
+        let key = key(image, judge);
+        let give_up = Instant::now() + left / 2;
+        let mut pause = FIRST_POLL;
+        loop {
+            std::thread::sleep(pause.min(give_up.saturating_duration_since(Instant::now())));
+            let args: [&[u8]; 3] = [b"MGET", key.as_bytes(), lock_key.as_bytes()];
+            let (verdict, lock) = match self.client.call("wait", &args, deadline) {
+                Ok(Reply::Array(Some(items))) => match <[Reply; 2]>::try_from(items) {
+                    Ok([verdict, lock]) => (verdict, lock),
+                    Err(_) => {
+                        self.failed("wait", &RedisError::Protocol("MGET answered another count"));
+                        return Turn::Alone;
+                    }
+                },
+                Ok(_) => {
+                    self.failed("wait", &RedisError::Protocol("unexpected answer to MGET"));
+                    return Turn::Alone;
+                }
+                Err(error) => {
+                    self.failed("wait", &error);
+                    return Turn::Alone;
+                }
+            };
+            match self.interpret(image, verdict, false) {
+                Lookup::Found(verdict) => return Turn::Decided(verdict),
+                Lookup::Unusable => return Turn::Alone,
+                // The lock is gone with no verdict: that validation ended in nothing to share.
+                Lookup::Missing if lock == Reply::Bulk(None) => return Turn::Alone,
+                Lookup::Missing if Instant::now() >= give_up => return Turn::Alone,
+                Lookup::Missing => pause = (pause * 2).min(MAX_POLL),
+            }
+        }
+    }
+
+    /// Gives up the lock of a finished validation (after its verdict is stored).
+    pub fn release(&self, lock: Lock) {
+        // Its own short budget: the request's deadline may be spent, and a lock left behind
+        // would keep the other replicas waiting until it expires.
+        let deadline = Instant::now() + self.client.settings().call_timeout;
+        let args: [&[u8]; 5] = [
+            b"EVAL",
+            RELEASE_SCRIPT.as_bytes(),
+            b"1",
+            lock.key.as_bytes(),
+            lock.token.as_bytes(),
+        ];
+        match self.client.call("release", &args, deadline) {
+            Ok(Reply::Integer(_)) => {}
+            Ok(_) => self.failed("unlock", &RedisError::Protocol("unexpected answer to EVAL")),
+            Err(error) => self.failed("unlock", &error),
+        }
+    }
+
+    /// What a `GET` answered, counted (misses only when `count_miss`: waiting for a verdict
+    /// looks many times); an invalid value is logged once per kind.
+    fn interpret(&self, image: &str, reply: Reply, count_miss: bool) -> Lookup {
         let decoded = match reply {
             Reply::Bulk(None) => {
-                self.metrics.cache_lookup("redis", "miss");
-                return None;
+                if count_miss {
+                    self.metrics.cache_lookup("redis", "miss");
+                }
+                return Lookup::Missing;
             }
             Reply::Bulk(Some(value)) => decode(&value),
             _ => Err(Invalid::Type),
@@ -127,7 +303,7 @@ impl SharedVerdicts {
         match decoded {
             Ok(verdict) => {
                 self.metrics.cache_lookup("redis", "hit");
-                Some(verdict)
+                Lookup::Found(verdict)
             }
             Err(invalid) => {
                 self.metrics.cache_lookup("redis", "invalid");
@@ -138,7 +314,7 @@ impl SharedVerdicts {
                         invalid.describe()
                     );
                 }
-                None
+                Lookup::Unusable
             }
         }
     }
@@ -174,6 +350,13 @@ impl SharedVerdicts {
             log_warn!("Redis cache {what} failed, using the local cache only: {error}");
         }
     }
+}
+
+/// A lock token no other replica holds: 128 random bits.
+fn token() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use rustls_pki_types::CertificateDer;
 use super::notaryv1_validator::NotaryClient;
 use crate::config::{Auth, CosignConfig, NotationConfig};
 use crate::net::https_client::PlainHttp;
+use crate::redis::versions::SharedVersions;
+use crate::redis::Shared;
 use crate::registry::{Credentials, RegistryClient, RegistryOptions};
 
 /// Validations that may talk to one registry at the same time; more wait for a turn (within
@@ -28,6 +30,8 @@ pub struct Clients {
     pub(super) notaries: PerValidator<NotaryClient>,
     busy: Mutex<HashMap<String, usize>>,
     turn_free: Condvar,
+    /// What is kept in Redis for every replica (the Notary v1 rollback memory), if configured.
+    shared: Option<Arc<Shared>>,
 }
 
 /// Clients of one kind, by validator name.
@@ -87,7 +91,19 @@ impl Clients {
             notaries: PerValidator::new(),
             busy: Mutex::new(HashMap::new()),
             turn_free: Condvar::new(),
+            shared: None,
         }
+    }
+
+    /// The same clients keeping the Notary v1 rollback memory in Redis too (none: Redis off).
+    pub fn with_shared(mut self, shared: Option<Arc<Shared>>) -> Clients {
+        self.shared = shared;
+        self
+    }
+
+    /// The rollback memory every replica keeps in Redis, if configured.
+    pub fn shared_versions(&self) -> Option<&SharedVersions> {
+        self.shared.as_deref().map(|shared| &shared.versions)
     }
 
     /// Waits (until `deadline`) for one of the [`MAX_PER_REGISTRY`] turns at `registry`.

@@ -10,20 +10,26 @@ use super::Outcome;
 use crate::cache::CacheKey;
 
 /// One validation in progress; waiters sleep on `ready` until `outcome` is set.
-#[derive(Default)]
-struct Flight {
-    outcome: Mutex<Option<Outcome>>,
+struct Flight<T> {
+    outcome: Mutex<Option<T>>,
     ready: Condvar,
 }
 
-/// The validations in progress, by what they judge.
-#[derive(Default)]
-pub struct InFlight {
-    flights: Mutex<HashMap<CacheKey, Arc<Flight>>>,
+/// The validations in progress, by what they judge; `T` is what a validation concludes.
+pub struct InFlight<T = Outcome> {
+    flights: Mutex<HashMap<CacheKey, Arc<Flight<T>>>>,
 }
 
-impl InFlight {
-    pub fn new() -> InFlight {
+impl<T> Default for InFlight<T> {
+    fn default() -> Self {
+        InFlight {
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T: Clone> InFlight<T> {
+    pub fn new() -> InFlight<T> {
         InFlight::default()
     }
 
@@ -33,8 +39,8 @@ impl InFlight {
         &self,
         key: &CacheKey,
         deadline: Instant,
-        validate: impl FnOnce() -> Outcome,
-    ) -> Option<Outcome> {
+        validate: impl FnOnce() -> T,
+    ) -> Option<T> {
         let (flight, leader) = {
             let Ok(mut flights) = self.flights.lock() else {
                 return Some(validate());
@@ -42,7 +48,10 @@ impl InFlight {
             match flights.get(key) {
                 Some(flight) => (Arc::clone(flight), false),
                 None => {
-                    let flight = Arc::new(Flight::default());
+                    let flight = Arc::new(Flight {
+                        outcome: Mutex::new(None),
+                        ready: Condvar::new(),
+                    });
                     flights.insert(key.clone(), Arc::clone(&flight));
                     (flight, true)
                 }

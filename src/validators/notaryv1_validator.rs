@@ -17,7 +17,7 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 
 use super::notaryv1::tuf::MAX_ROLE_BYTES;
 use super::notaryv1::verify::{verify_trust_data, Lookup, TrustData};
-use super::notaryv1::versions::VersionMemory;
+use super::notaryv1::versions::{RollbackMemory, VersionMemory, WithShared};
 use super::{Clients, Outcome, Rejection};
 use crate::config::{Auth, KeyRef, NotaryV1Config, Rule, TrustRoot, TrustRootMaterial};
 use crate::crypto::PublicKey;
@@ -153,12 +153,19 @@ fn verify(
         }
         bodies
     };
+    let with_shared = clients
+        .shared_versions()
+        .map(|shared| WithShared::new(versions(), shared, deadline));
+    let memory: &dyn RollbackMemory = match &with_shared {
+        Some(with_shared) => with_shared,
+        None => versions(),
+    };
     verify_trust_data(
         &data,
         &pinned,
         &lookup,
         SystemTime::now(),
-        versions(),
+        memory,
         &mut fetch_delegations,
     )
     .map_err(|e| Failure::verdict(e.to_string()))

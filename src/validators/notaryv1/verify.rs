@@ -18,7 +18,7 @@ use super::tuf::{
     parse_root, parse_snapshot, parse_targets, parse_timestamp, BaseRole, Hashes, Key, ParseError,
     RoleKeys, Signature, Signed, Snapshot, Targets,
 };
-use super::versions::{Rollback, VersionMemory};
+use super::versions::{Rollback, RollbackMemory};
 use crate::crypto::PublicKey;
 
 /// The raw bodies of the four base roles, as the server sent them.
@@ -159,7 +159,7 @@ pub fn verify_trust_data(
     pinned: &[PublicKey],
     lookup: &Lookup<'_>,
     now: SystemTime,
-    versions: &VersionMemory,
+    versions: &dyn RollbackMemory,
     fetch_delegations: &mut FetchDelegations<'_>,
 ) -> Result<String, NotaryError> {
     let parse_error = |role: BaseRole| {
@@ -536,6 +536,7 @@ pub(crate) mod tests {
     use crate::crypto::tests::TestSigner;
     use crate::crypto::SignatureAlgorithm;
     use crate::validators::notaryv1::canonical::to_canonical;
+    use crate::validators::notaryv1::versions::VersionMemory;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use base64::Engine;

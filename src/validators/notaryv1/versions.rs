@@ -1,9 +1,22 @@
 //! Rollback protection: the highest version of each role seen per repository, kept in memory
-//! for the life of the process and shared by all validations. A server (or an attacker in its
-//! place) that later serves an older, still validly signed version is refused.
+//! for the life of the process and shared by all validations, and with Redis configured also
+//! by every replica across restarts ([`WithShared`]). A server (or an attacker in its place)
+//! that later serves an older, still validly signed version is refused.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::redis::versions::SharedVersions;
+
+/// Where the highest versions seen are looked up and raised.
+pub trait RollbackMemory {
+    /// The first of `versions` (role, version) lower than one seen before for `repository`.
+    fn check(&self, repository: &str, versions: &[(String, u64)]) -> Result<(), Rollback>;
+    /// Remembers `versions` of validated trust data for `repository`.
+    fn record(&self, repository: &str, versions: &[(String, u64)]);
+}
 
 /// Most repositories remembered; beyond that new repositories are not tracked (those already
 /// tracked stay protected), so memory stays bounded.
@@ -30,6 +43,17 @@ impl VersionMemory {
 
     /// The first of `versions` (role, version) lower than one seen before for `repository`.
     pub fn check(&self, repository: &str, versions: &[(String, u64)]) -> Result<(), Rollback> {
+        RollbackMemory::check(self, repository, versions)
+    }
+
+    /// Remembers `versions` of validated trust data for `repository`.
+    pub fn record(&self, repository: &str, versions: &[(String, u64)]) {
+        RollbackMemory::record(self, repository, versions);
+    }
+}
+
+impl RollbackMemory for VersionMemory {
+    fn check(&self, repository: &str, versions: &[(String, u64)]) -> Result<(), Rollback> {
         let Ok(seen) = self.seen.lock() else {
             return Ok(());
         };
@@ -50,8 +74,7 @@ impl VersionMemory {
         Ok(())
     }
 
-    /// Remembers `versions` of validated trust data for `repository`.
-    pub fn record(&self, repository: &str, versions: &[(String, u64)]) {
+    fn record(&self, repository: &str, versions: &[(String, u64)]) {
         let Ok(mut seen) = self.seen.lock() else {
             return;
         };
@@ -63,6 +86,55 @@ impl VersionMemory {
             let highest = roles.entry(role.clone()).or_insert(*version);
             *highest = (*highest).max(*version);
         }
+    }
+}
+
+/// This process's memory and the one every replica keeps in Redis, for one validation: Redis
+/// is read once (on the first check) and raised after the trust data verified.
+pub struct WithShared<'a> {
+    local: &'a VersionMemory,
+    shared: &'a SharedVersions,
+    deadline: Instant,
+    remote: OnceCell<Vec<(String, u64)>>,
+}
+
+impl<'a> WithShared<'a> {
+    pub fn new(
+        local: &'a VersionMemory,
+        shared: &'a SharedVersions,
+        deadline: Instant,
+    ) -> WithShared<'a> {
+        WithShared {
+            local,
+            shared,
+            deadline,
+            remote: OnceCell::new(),
+        }
+    }
+}
+
+impl RollbackMemory for WithShared<'_> {
+    fn check(&self, repository: &str, versions: &[(String, u64)]) -> Result<(), Rollback> {
+        self.local.check(repository, versions)?;
+        let remote = self
+            .remote
+            .get_or_init(|| self.shared.highest(repository, self.deadline));
+        for (role, version) in versions {
+            let seen = remote.iter().find(|(r, _)| r == role).map(|(_, v)| *v);
+            if let Some(highest_seen) = seen.filter(|seen| version < seen) {
+                return Err(Rollback {
+                    role: role.clone(),
+                    version: *version,
+                    highest_seen,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&self, repository: &str, versions: &[(String, u64)]) {
+        self.local.record(repository, versions);
+        self.shared.record(repository, versions, self.deadline);
     }
 }
 
