@@ -195,40 +195,39 @@ fn a_burst_across_replicas_validates_once() {
     for (allowed, message) in &results {
         assert!(allowed, "{message}");
     }
-    let led: f64 = replicas
-        .iter()
-        .map(|s| {
-            metric(
-                s,
-                "tastevin_redis_single_flight_total",
-                &[("outcome", "led")],
-            )
-        })
-        .sum();
-    let joined: f64 = replicas
-        .iter()
-        .map(|s| {
-            metric(
-                s,
-                "tastevin_redis_single_flight_total",
-                &[("outcome", "joined")],
-            )
-        })
-        .sum();
-    let alone: f64 = replicas
-        .iter()
-        .map(|s| {
-            metric(
-                s,
-                "tastevin_redis_single_flight_total",
-                &[("outcome", "alone")],
-            )
-        })
-        .sum();
+    let single_flight = |outcome: &str| -> f64 {
+        replicas
+            .iter()
+            .map(|s| {
+                metric(
+                    s,
+                    "tastevin_redis_single_flight_total",
+                    &[("outcome", outcome)],
+                )
+            })
+            .sum()
+    };
+    let (led, joined, alone) = (
+        single_flight("led"),
+        single_flight("joined"),
+        single_flight("alone"),
+    );
     assert_eq!(led, 1.0, "joined {joined}, alone {alone}");
     assert_eq!(alone, 0.0);
     let asking: usize = replicas.iter().filter(|s| outbound(s, &host) > 0.0).count();
     assert_eq!(asking, 1, "more than one replica asked Notary");
+    // The requests that met on one replica shared one look into Redis.
+    for server in &replicas {
+        let gets = metric(
+            server,
+            "tastevin_redis_request_duration_seconds_count",
+            &[("command", "get")],
+        );
+        assert!(
+            gets <= 1.0,
+            "{gets} Redis lookups on one replica for one image"
+        );
+    }
 }
 
 fn captured(server: &NotaryServer) -> Vec<(&'static str, Vec<u8>)> {

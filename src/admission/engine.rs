@@ -309,13 +309,7 @@ impl Engine<'_> {
             let result = if local.is_some() { "hit" } else { "miss" };
             crate::metrics::global().cache_lookup("local", result);
         }
-        let cached = local.or_else(|| {
-            let verdict = self.shared?.get(image.normalised(), judge, deadline)?;
-            self.cache
-                .put(cache_key.clone(), verdict.clone(), Instant::now());
-            Some(verdict)
-        });
-        if let Some(verdict) = cached {
+        if let Some(verdict) = local {
             if self.log {
                 log_info!("skipped validation: cache hit for image {raw}");
             }
@@ -344,7 +338,7 @@ impl Engine<'_> {
         }
         if !decided.here {
             if self.log {
-                log_info!("skipped validation: another replica validated image {raw}");
+                log_info!("skipped validation: verdict shared by another replica for image {raw}");
             }
             outcome.skipped = Some(SkipReason::CacheHit);
         }
@@ -367,8 +361,8 @@ impl Engine<'_> {
         }
     }
 
-    /// Validates `image` here, or, with Redis, lets the replica holding the image's lock
-    /// validate it for all; a verdict reached here is stored for the others before the lock
+    /// Validates `image` here, or, with Redis, takes the verdict another replica stored, or
+    /// lets the replica holding the image's lock validate it for all; a verdict reached here is stored for the others before the lock
     /// is given up.
     fn decide(
         &self,
@@ -387,6 +381,15 @@ impl Engine<'_> {
         let Some(shared) = self.shared else {
             return validate();
         };
+        // Asked here, inside the local single flight, so that a burst of identical requests
+        // costs one Redis lookup per replica and not one per request.
+        if let Some(verdict) = shared.get(image.normalised(), judge, deadline) {
+            return Decided {
+                verdict,
+                keep: true,
+                here: false,
+            };
+        }
         let lock = match shared.claim(image.normalised(), judge, deadline) {
             Turn::Decided(verdict) => {
                 return Decided {

@@ -107,9 +107,11 @@ fn hex_sha256(bytes: &[u8]) -> String {
 const RELEASE_SCRIPT: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 /// First pause between two looks at a verdict another replica is reaching; doubled each time.
-const FIRST_POLL: Duration = Duration::from_millis(5);
+/// Short, because a validation takes milliseconds and the looks are cheap: the local single
+/// flight lets only one request per replica and image wait here.
+const FIRST_POLL: Duration = Duration::from_millis(2);
 /// Longest pause between two looks.
-const MAX_POLL: Duration = Duration::from_millis(50);
+const MAX_POLL: Duration = Duration::from_millis(5);
 
 /// What a replica does about an image that no tier has a verdict for.
 #[derive(Debug)]
