@@ -60,18 +60,7 @@ impl RollbackMemory for VersionMemory {
         let Some(roles) = seen.get(repository) else {
             return Ok(());
         };
-        for (role, version) in versions {
-            if let Some(&highest_seen) = roles.get(role) {
-                if *version < highest_seen {
-                    return Err(Rollback {
-                        role: role.clone(),
-                        version: *version,
-                        highest_seen,
-                    });
-                }
-            }
-        }
-        Ok(())
+        first_lower(versions, |role| roles.get(role).copied())
     }
 
     fn record(&self, repository: &str, versions: &[(String, u64)]) {
@@ -87,6 +76,23 @@ impl RollbackMemory for VersionMemory {
             *highest = (*highest).max(*version);
         }
     }
+}
+
+/// The first of `versions` lower than the highest seen for its role, as `highest_seen` tells.
+fn first_lower(
+    versions: &[(String, u64)],
+    highest_seen: impl Fn(&str) -> Option<u64>,
+) -> Result<(), Rollback> {
+    for (role, version) in versions {
+        if let Some(highest_seen) = highest_seen(role).filter(|seen| version < seen) {
+            return Err(Rollback {
+                role: role.clone(),
+                version: *version,
+                highest_seen,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// This process's memory and the one every replica keeps in Redis, for one validation: Redis
@@ -119,17 +125,9 @@ impl RollbackMemory for WithShared<'_> {
         let remote = self
             .remote
             .get_or_init(|| self.shared.highest(repository, self.deadline));
-        for (role, version) in versions {
-            let seen = remote.iter().find(|(r, _)| r == role).map(|(_, v)| *v);
-            if let Some(highest_seen) = seen.filter(|seen| version < seen) {
-                return Err(Rollback {
-                    role: role.clone(),
-                    version: *version,
-                    highest_seen,
-                });
-            }
-        }
-        Ok(())
+        first_lower(versions, |role| {
+            remote.iter().find(|(r, _)| r == role).map(|(_, v)| *v)
+        })
     }
 
     fn record(&self, repository: &str, versions: &[(String, u64)]) {
