@@ -13,6 +13,7 @@ pub mod payload;
 mod scheme;
 pub mod sct;
 pub mod setup;
+pub mod sigstore_bundle;
 pub mod verify;
 
 pub use bundle::{Bundle, BundleError, LogEntry, PUBLIC_GOOD_REKOR_KEY};
