@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod identity;
 pub mod keyless;
 pub mod layer;
+pub mod merkle;
 pub mod payload;
 mod scheme;
 pub mod sct;
