@@ -6,6 +6,7 @@
 //! [`SignatureLayer`]s against the digest the registry resolved.
 
 pub mod bundle;
+pub mod checkpoint;
 pub mod identity;
 pub mod keyless;
 pub mod layer;
