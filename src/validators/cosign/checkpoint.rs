@@ -59,9 +59,12 @@ impl std::error::Error for CheckpointError {}
 /// key's SubjectPublicKeyInfo DER.
 fn key_hash(key: &PublicKey) -> [u8; 4] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.spki_der());
-    let mut out = [0u8; 4];
-    out.copy_from_slice(&digest.as_ref()[..4]);
-    out
+    // SHA-256 output always has more than 4 bytes.
+    digest
+        .as_ref()
+        .first_chunk::<4>()
+        .copied()
+        .unwrap_or_default()
 }
 
 /// Verifies `envelope` under `log_key` and reads what it commits to.
