@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod dsse;
 pub mod identity;
 pub mod keyless;
 pub mod layer;
