@@ -6,13 +6,17 @@
 //! [`SignatureLayer`]s against the digest the registry resolved.
 
 pub mod bundle;
+pub mod checkpoint;
+pub mod dsse;
 pub mod identity;
 pub mod keyless;
 pub mod layer;
+pub mod merkle;
 pub mod payload;
 mod scheme;
 pub mod sct;
 pub mod setup;
+pub mod sigstore_bundle;
 pub mod verify;
 
 pub use bundle::{Bundle, BundleError, LogEntry, PUBLIC_GOOD_REKOR_KEY};
