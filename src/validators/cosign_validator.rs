@@ -1,5 +1,7 @@
 //! The cosign validator at work: resolve the image's digest at its registry, fetch the
-//! signatures stored beside it, and verify them against the rule's trust roots.
+//! signatures stored beside it (the `.sig` manifest of cosign 2, and, when those do not
+//! satisfy the rule, the Sigstore bundles among the digest's referrers, as cosign 3 stores
+//! them), and verify them against the rule's trust roots.
 //!
 //! Runs on a worker thread (it blocks on the network), within the request's deadline.
 //! Registry clients are kept per validator in [`Clients`], so connections and tokens are
@@ -12,7 +14,7 @@ use super::cosign::CosignVerifier;
 use super::{Outcome, Rejection};
 use crate::config::{CosignConfig, Rule};
 use crate::image_ref::ImageRef;
-use crate::registry::{signatures, RegistryError};
+use crate::registry::{bundles, signatures, RegistryError};
 
 /// Verifies `image` with the cosign validator `name`.
 pub fn validate(
@@ -45,7 +47,18 @@ pub fn validate(
         Ok(layers) => layers,
         Err(e) => return registry_failure(e),
     };
-    match verifier.verify(&layers, &digest) {
+    // cosign 2 signatures alone often suffice; only then are the referrers not asked for
+    // (one round trip less, and registries without the referrers API keep working).
+    if let Ok(verified) = verifier.verify(&layers, &[], &digest) {
+        return Outcome::Verified {
+            digest: Some(verified.digest),
+        };
+    }
+    let bundles = match bundles::fetch(&client, image, &digest, deadline) {
+        Ok(bundles) => bundles,
+        Err(e) => return registry_failure(e),
+    };
+    match verifier.verify(&layers, &bundles, &digest) {
         Ok(verified) => Outcome::Verified {
             digest: Some(verified.digest),
         },

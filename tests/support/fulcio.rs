@@ -163,6 +163,19 @@ impl Fulcio {
 }
 
 impl Leaf {
+    /// Signs `message` with the leaf's key (ECDSA P-256, SHA-256).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.key.sign(message).expect("sign")
+    }
+
+    /// The certificate in DER.
+    pub fn der(&self) -> Vec<u8> {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateDer::from_pem_slice(self.pem.as_bytes())
+            .expect("leaf PEM")
+            .to_vec()
+    }
+
     /// The keyless signature layer cosign writes: signature over `payload` with the leaf's
     /// key, certificate, chain, and a bundle of `rekor` recording signature and certificate.
     pub fn layer(&self, fulcio: &Fulcio, payload: &[u8], rekor: &Signer) -> SignatureBlob {

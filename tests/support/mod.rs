@@ -18,6 +18,7 @@ pub mod receiver;
 pub mod redis;
 pub mod registry;
 pub mod requests;
+pub mod sigstore;
 pub mod squid;
 pub mod tuf_resign;
 

@@ -170,8 +170,29 @@ impl Bundle {
         })
     }
 
-    /// Checks the SignedEntryTimestamp under `rekor_key` and reads the entry it covers.
-    pub fn verify(&self, rekor_key: &PublicKey) -> Result<LogEntry, BundleError> {
+    /// The same promise as a Sigstore bundle's tlog entry makes it: its `inclusionPromise`
+    /// over its canonicalized body, integrated time, log index and log ID.
+    pub fn from_entry(
+        signed_entry_timestamp: Vec<u8>,
+        canonicalized_body: &[u8],
+        integrated_time: i64,
+        log_index: i64,
+        log_id: &[u8],
+    ) -> Bundle {
+        Bundle {
+            signed_entry_timestamp,
+            payload: BundlePayload {
+                body: STANDARD.encode(canonicalized_body),
+                integrated_time,
+                log_id: hex(log_id),
+                log_index,
+            },
+        }
+    }
+
+    /// Checks that the configured log (`rekor_key`) signed this entry's timestamp, without
+    /// reading the entry.
+    pub fn verify_timestamp(&self, rekor_key: &PublicKey) -> Result<(), BundleError> {
         if !self
             .payload
             .log_id
@@ -182,7 +203,12 @@ impl Bundle {
         let canonical =
             serde_json::to_vec(&self.payload).map_err(|e| BundleError::Malformed(e.to_string()))?;
         scheme::verify(rekor_key, &canonical, &self.signed_entry_timestamp)
-            .map_err(|_| BundleError::BadTimestamp)?;
+            .map_err(|_| BundleError::BadTimestamp)
+    }
+
+    /// Checks the SignedEntryTimestamp under `rekor_key` and reads the entry it covers.
+    pub fn verify(&self, rekor_key: &PublicKey) -> Result<LogEntry, BundleError> {
+        self.verify_timestamp(rekor_key)?;
         let body = STANDARD
             .decode(&self.payload.body)
             .map_err(|e| BundleError::UnreadableBody(format!("body is not base64: {e}")))?;

@@ -8,6 +8,10 @@ use serde::Deserialize;
 
 /// The payload type of in-toto statements.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// The predicate type of the statement `cosign sign` makes for an image. Attestations
+/// (`cosign attest`: provenance, SBOMs, …) are bundles attached the same way but with other
+/// predicate types: they say something about the image, they do not sign it.
+pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
 /// Most subjects read from one statement.
 const MAX_SUBJECTS: usize = 1024;
 
@@ -32,6 +36,8 @@ pub enum StatementError {
     OtherSubject {
         digest: String,
     },
+    /// An attestation, not a signature.
+    PredicateType(String),
 }
 
 impl fmt::Display for StatementError {
@@ -46,6 +52,10 @@ impl fmt::Display for StatementError {
                 f,
                 "in-toto statement has no subject with the image's digest {digest}"
             ),
+            StatementError::PredicateType(found) => write!(
+                f,
+                "in-toto statement of predicate type {found:?} is an attestation, not an image signature ({COSIGN_SIGN_PREDICATE_TYPE})"
+            ),
         }
     }
 }
@@ -57,21 +67,25 @@ struct Statement {
     #[serde(rename = "_type")]
     kind: String,
     subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    predicate_type: String,
 }
 
 #[derive(Deserialize)]
 struct Subject {
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     digest: std::collections::BTreeMap<String, String>,
 }
 
-/// Checks that `payload` (of `payload_type`) is an in-toto statement with a subject whose
-/// `sha256` is the hex of `digest` (`sha256:<hex>`).
+/// Checks that `payload` (of `payload_type`) is a `cosign sign` in-toto statement with a
+/// subject whose `sha256` is the hex of `digest` (`sha256:<hex>`); returns that subject's name.
 pub fn check_statement(
     payload_type: &str,
     payload: &[u8],
     digest: &str,
-) -> Result<(), StatementError> {
+) -> Result<String, StatementError> {
     if payload_type != IN_TOTO_PAYLOAD_TYPE {
         return Err(StatementError::PayloadType(
             payload_type.chars().take(100).collect(),
@@ -85,23 +99,28 @@ pub fn check_statement(
             statement.kind.chars().take(100).collect::<String>()
         )));
     }
+    if statement.predicate_type != COSIGN_SIGN_PREDICATE_TYPE {
+        return Err(StatementError::PredicateType(
+            statement.predicate_type.chars().take(100).collect(),
+        ));
+    }
     if statement.subject.len() > MAX_SUBJECTS {
         return Err(StatementError::Malformed(format!(
             "more than {MAX_SUBJECTS} subjects"
         )));
     }
     let hex = digest.strip_prefix("sha256:").unwrap_or_default();
-    let named = statement.subject.iter().any(|s| {
+    let named = statement.subject.into_iter().find(|s| {
         s.digest
             .get("sha256")
             .is_some_and(|value| !hex.is_empty() && value.eq_ignore_ascii_case(hex))
     });
-    if !named {
-        return Err(StatementError::OtherSubject {
+    match named {
+        Some(subject) => Ok(subject.name),
+        None => Err(StatementError::OtherSubject {
             digest: digest.to_owned(),
-        });
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -136,7 +155,7 @@ mod tests {
         let hex = DIGEST.trim_start_matches("sha256:");
         assert_eq!(
             check_statement(IN_TOTO_PAYLOAD_TYPE, &statement(hex), DIGEST),
-            Ok(())
+            Ok("registry.test/app".to_owned())
         );
         let other = "0".repeat(64);
         assert_eq!(
@@ -158,5 +177,23 @@ mod tests {
             check_statement(IN_TOTO_PAYLOAD_TYPE, not_in_toto.as_bytes(), DIGEST),
             Err(StatementError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_attestation_is_not_a_signature() {
+        let hex = DIGEST.trim_start_matches("sha256:");
+        let provenance = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "registry.test/app", "digest": {"sha256": hex}}],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {}
+        })
+        .to_string();
+        assert_eq!(
+            check_statement(IN_TOTO_PAYLOAD_TYPE, provenance.as_bytes(), DIGEST),
+            Err(StatementError::PredicateType(
+                "https://slsa.dev/provenance/v1".to_owned()
+            ))
+        );
     }
 }

@@ -163,6 +163,20 @@ impl KeylessRoot {
             None => Vec::new(),
             Some(pem) => intermediates(pem)?,
         };
+        self.certify_der(leaf_der, &intermediates, at)
+    }
+
+    /// [`KeylessRoot::certify`] for certificates already in DER, as a Sigstore bundle holds
+    /// them (`intermediates` may include the root).
+    pub fn certify_der(
+        &self,
+        leaf_der: CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        at: u64,
+    ) -> Result<SigningCertificate, KeylessError> {
+        if intermediates.len() > MAX_CHAIN_CERTIFICATES {
+            return Err(KeylessError::TooManyCertificates);
+        }
         let end_entity = EndEntityCert::try_from(&leaf_der)
             .map_err(|error| KeylessError::Chain { error, at })?;
         let path = end_entity
@@ -171,7 +185,7 @@ impl KeylessRoot {
                     .signature_verification_algorithms
                     .all,
                 &self.trust.anchors,
-                &intermediates,
+                intermediates,
                 UnixTime::since_unix_epoch(std::time::Duration::from_secs(at)),
                 KeyUsage::required(EKU_CODE_SIGNING),
                 None,

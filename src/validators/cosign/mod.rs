@@ -17,10 +17,11 @@ mod scheme;
 pub mod sct;
 pub mod setup;
 pub mod sigstore_bundle;
+pub mod sigstore_verify;
 pub mod verify;
 
 pub use bundle::{Bundle, BundleError, LogEntry, PUBLIC_GOOD_REKOR_KEY};
-pub use layer::SignatureLayer;
+pub use layer::{SignatureLayer, StoredBundle};
 pub use payload::{Claims, PayloadError};
 pub use setup::CosignVerifier;
 pub use verify::{

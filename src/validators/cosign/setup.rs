@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::bundle::PUBLIC_GOOD_REKOR_KEY;
 use super::identity::ExpectedIdentity;
 use super::keyless::{FulcioTrust, KeylessRoot};
-use super::layer::SignatureLayer;
+use super::layer::{SignatureLayer, StoredBundle};
 use super::verify::{
     self, CosignError, CosignPolicy, HostValue, RootVerifier, TransparencyLog, TrustedRoot,
     Verified,
@@ -92,9 +92,10 @@ impl CosignVerifier {
     pub fn verify(
         &self,
         layers: &[SignatureLayer],
+        bundles: &[StoredBundle],
         resolved_digest: &str,
     ) -> Result<Verified, CosignError> {
-        verify::verify(layers, resolved_digest, &self.roots, &self.policy)
+        verify::verify(layers, bundles, resolved_digest, &self.roots, &self.policy)
     }
 }
 
@@ -479,7 +480,7 @@ mod tests {
         };
         let verdict = |with: &str, layers: &[SignatureLayer]| {
             verifier(&config(&keys, &host, with))
-                .and_then(|v| v.verify(layers, DIGEST))
+                .and_then(|v| v.verify(layers, &[], DIGEST))
                 .map(|verified| verified.digest)
                 .map_err(|e| e.to_string())
         };

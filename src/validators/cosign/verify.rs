@@ -16,9 +16,11 @@ use base64::Engine;
 
 use super::bundle::{Bundle, BundleError, LogEntry};
 use super::keyless::KeylessRoot;
-use super::layer::SignatureLayer;
+use super::layer::{SignatureLayer, StoredBundle};
 use super::payload::{self, Claims, PayloadError};
 use super::scheme;
+use super::sigstore_bundle::SigstoreBundle;
+use super::sigstore_verify;
 use crate::config::TrustRootError;
 use crate::crypto::{KeyError, PublicKey};
 
@@ -81,9 +83,11 @@ pub struct RootEvidence {
 /// One valid signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureEvidence {
-    /// Position of the layer in the signature manifest, from 1.
+    /// Position of the signature, from 1: the layers of the signature manifest first, then
+    /// the bundles.
     pub layer: usize,
-    /// `critical.identity.docker-reference` of the payload.
+    /// `critical.identity.docker-reference` of the payload, or the name of a bundle
+    /// statement's subject.
     pub docker_reference: String,
     /// `(logIndex, integratedTime)` of the Rekor entry, when the log was checked.
     pub log_entry: Option<(i64, i64)>,
@@ -166,8 +170,56 @@ pub enum HostValue {
     CtLogPubkey,
 }
 
+/// One signature of either storage, with what can be known about it before a root is tried.
+enum Candidate<'a> {
+    Layer(LayerCandidate<'a>),
+    Bundle {
+        stored: &'a StoredBundle,
+        parsed: Result<SigstoreBundle, String>,
+        log: &'a TransparencyLog,
+    },
+}
+
+impl<'a> Candidate<'a> {
+    fn bundle(stored: &'a StoredBundle, log: &'a TransparencyLog) -> Candidate<'a> {
+        Candidate::Bundle {
+            stored,
+            parsed: SigstoreBundle::parse(&stored.bytes).map_err(|e| e.to_string()),
+            log,
+        }
+    }
+
+    /// How explanations name the signature at `position` (from 1).
+    fn label(&self, position: usize) -> String {
+        match self {
+            Candidate::Layer(_) => format!("signature {position}"),
+            Candidate::Bundle { stored, .. } => format!("bundle {}", stored.manifest_digest),
+        }
+    }
+
+    fn check(
+        &self,
+        position: usize,
+        verifier: &RootVerifier,
+        digest: &str,
+    ) -> Result<SignatureEvidence, String> {
+        match self {
+            Candidate::Layer(layer) => layer.check(position, verifier, digest),
+            Candidate::Bundle { parsed, log, .. } => {
+                let bundle = parsed.as_ref()?;
+                let evidence = sigstore_verify::check(bundle, verifier, digest, log, unix_now())?;
+                Ok(SignatureEvidence {
+                    layer: position,
+                    docker_reference: evidence.subject,
+                    log_entry: evidence.log_entry,
+                })
+            }
+        }
+    }
+}
+
 /// The root-independent facts about one layer, computed once.
-struct Candidate<'a> {
+struct LayerCandidate<'a> {
     layer: &'a SignatureLayer,
     signature: Result<Vec<u8>, String>,
     claims: Result<Claims, PayloadError>,
@@ -191,8 +243,8 @@ impl fmt::Display for LogProblem {
     }
 }
 
-impl<'a> Candidate<'a> {
-    fn new(layer: &'a SignatureLayer, log: &TransparencyLog) -> Candidate<'a> {
+impl<'a> LayerCandidate<'a> {
+    fn new(layer: &'a SignatureLayer, log: &TransparencyLog) -> LayerCandidate<'a> {
         let signature = STANDARD
             .decode(layer.signature.trim())
             .map_err(|e| format!("signature annotation is not base64: {e}"));
@@ -205,7 +257,7 @@ impl<'a> Candidate<'a> {
                     .map_err(LogProblem::Bundle),
             }),
         };
-        Candidate {
+        LayerCandidate {
             layer,
             signature,
             claims: payload::parse(&layer.payload),
@@ -284,17 +336,22 @@ impl<'a> Candidate<'a> {
     }
 }
 
-/// Verifies the signature layers of the image whose manifest digest the registry resolved
-/// to `resolved_digest`, against `roots` (the trust roots the rule evaluates, in order).
+/// Verifies the signatures of the image whose manifest digest the registry resolved to
+/// `resolved_digest` — the layers of its `.sig` manifest and the Sigstore bundles among its
+/// referrers, which count alike — against `roots` (the trust roots the rule evaluates, in
+/// order).
 pub fn verify(
     layers: &[SignatureLayer],
+    bundles: &[StoredBundle],
     resolved_digest: &str,
     roots: &[TrustedRoot],
     policy: &CosignPolicy,
 ) -> Result<Verified, CosignError> {
+    let log = &policy.transparency_log;
     let candidates: Vec<Candidate> = layers
         .iter()
-        .map(|layer| Candidate::new(layer, &policy.transparency_log))
+        .map(|layer| Candidate::Layer(LayerCandidate::new(layer, log)))
+        .chain(bundles.iter().map(|stored| Candidate::bundle(stored, log)))
         .collect();
     let evidence: Vec<RootEvidence> = roots
         .iter()
@@ -327,7 +384,7 @@ pub fn verify(
         return Err(CosignError::MissingRequired(missing));
     }
     if found == 0 {
-        let reasons = if layers.is_empty() {
+        let reasons = if candidates.is_empty() {
             vec!["no signatures found".to_owned()]
         } else {
             evidence
@@ -358,10 +415,10 @@ fn root_outcome(
     let mut valid = Vec::new();
     let mut reasons = Vec::new();
     for (index, candidate) in candidates.iter().enumerate() {
-        let layer = index + 1;
-        match candidate.check(layer, verifier, digest) {
+        let position = index + 1;
+        match candidate.check(position, verifier, digest) {
             Ok(evidence) => valid.push(evidence),
-            Err(reason) => reasons.push(format!("signature {layer}: {reason}")),
+            Err(reason) => reasons.push(format!("{}: {reason}", candidate.label(position))),
         }
     }
     if !valid.is_empty() {
@@ -441,6 +498,7 @@ mod tests {
         let layers = [layer(&alice, DIGEST, Some(&rekor))];
         let verified = verify(
             &layers,
+            &[],
             DIGEST,
             &[root("alice", &alice)],
             &policy(Some(&rekor)),
@@ -474,6 +532,7 @@ mod tests {
             let layers = [layer(&signer, DIGEST, Some(&rekor))];
             let verified = verify(
                 &layers,
+                &[],
                 DIGEST,
                 &[root("r", &signer)],
                 &policy(Some(&rekor)),
@@ -494,6 +553,7 @@ mod tests {
         assert_eq!(
             message(verify(
                 &layers,
+                &[],
                 DIGEST,
                 &[root("alice", &alice)],
                 &policy(None)
@@ -510,6 +570,7 @@ mod tests {
         assert_eq!(
             message(verify(
                 &[tampered],
+                &[],
                 DIGEST,
                 &[root("alice", &alice)],
                 &policy(None)
@@ -523,7 +584,7 @@ mod tests {
         let alice = TestSigner::p256();
         let layers = [layer(&alice, OTHER, None)];
         assert_eq!(
-            message(verify(&layers, DIGEST, &[root("alice", &alice)], &policy(None))),
+            message(verify(&layers, &[], DIGEST, &[root("alice", &alice)], &policy(None))),
             format!("error validating image: [no matching signatures: signature 1: payload signs digest {OTHER}, not the image's digest {DIGEST}]")
         );
     }
@@ -532,7 +593,13 @@ mod tests {
     fn no_layers_means_no_signatures_found() {
         let alice = TestSigner::p256();
         assert_eq!(
-            message(verify(&[], DIGEST, &[root("alice", &alice)], &policy(None))),
+            message(verify(
+                &[],
+                &[],
+                DIGEST,
+                &[root("alice", &alice)],
+                &policy(None)
+            )),
             "error validating image: [no signatures found]"
         );
     }
@@ -554,7 +621,7 @@ mod tests {
             ..policy(None)
         };
         let signed_by_two = [layer(&alice, DIGEST, None), layer(&bob, DIGEST, None)];
-        let verified = verify(&signed_by_two, DIGEST, &roots, &two_of_three);
+        let verified = verify(&signed_by_two, &[], DIGEST, &roots, &two_of_three);
         assert_eq!(
             verified.map(|v| v
                 .roots
@@ -565,18 +632,24 @@ mod tests {
         );
         let signed_by_one = [layer(&bob, DIGEST, None)];
         assert_eq!(
-            message(verify(&signed_by_one, DIGEST, &roots, &two_of_three)),
+            message(verify(&signed_by_one, &[], DIGEST, &roots, &two_of_three)),
             "validation threshold not reached (1/2)"
         );
         // Two signatures by the same root are still one root (quirk 12 fixed).
         let twice_by_alice = [layer(&alice, DIGEST, None), layer(&alice, DIGEST, None)];
         assert_eq!(
-            message(verify(&twice_by_alice, DIGEST, &roots, &two_of_three)),
+            message(verify(&twice_by_alice, &[], DIGEST, &roots, &two_of_three)),
             "validation threshold not reached (1/2)"
         );
         let alice_twice = [root("alice", &alice), root("alice", &alice)];
         assert_eq!(
-            message(verify(&twice_by_alice, DIGEST, &alice_twice, &two_of_three)),
+            message(verify(
+                &twice_by_alice,
+                &[],
+                DIGEST,
+                &alice_twice,
+                &two_of_three
+            )),
             "validation threshold not reached (1/2)"
         );
         let all = CosignPolicy {
@@ -584,7 +657,7 @@ mod tests {
             ..policy(None)
         };
         assert_eq!(
-            message(verify(&[], DIGEST, &roots, &all)),
+            message(verify(&[], &[], DIGEST, &roots, &all)),
             "validation threshold not reached (0/3)"
         );
     }
@@ -599,15 +672,15 @@ mod tests {
         };
         let by_charlie = [layer(&charlie, DIGEST, None)];
         assert_eq!(
-            message(verify(&by_charlie, DIGEST, &roots, &required)),
+            message(verify(&by_charlie, &[], DIGEST, &roots, &required)),
             "missing required signatures from [alice]"
         );
         assert_eq!(
-            message(verify(&[], DIGEST, &roots, &required)),
+            message(verify(&[], &[], DIGEST, &roots, &required)),
             "missing required signatures from [alice charlie]"
         );
         let by_both = [layer(&charlie, DIGEST, None), layer(&alice, DIGEST, None)];
-        assert!(verify(&by_both, DIGEST, &roots, &required).is_ok());
+        assert!(verify(&by_both, &[], DIGEST, &roots, &required).is_ok());
     }
 
     #[test]
@@ -615,14 +688,14 @@ mod tests {
         let (rekor, alice) = (TestSigner::p256(), TestSigner::p256());
         let layers = [layer(&alice, DIGEST, None)];
         let roots = [root("alice", &alice)];
-        let refused = message(verify(&layers, DIGEST, &roots, &policy(Some(&rekor))));
+        let refused = message(verify(&layers, &[], DIGEST, &roots, &policy(Some(&rekor))));
         assert!(
             refused.starts_with(
                 "error validating image: [no matching signatures: signature 1: no Rekor bundle attached"
             ),
             "{refused}"
         );
-        assert!(verify(&layers, DIGEST, &roots, &policy(None)).is_ok());
+        assert!(verify(&layers, &[], DIGEST, &roots, &policy(None)).is_ok());
     }
 
     #[test]
@@ -637,7 +710,7 @@ mod tests {
             hashedrekord(&payload, &other_signature, &alice.public_key_pem()),
         ));
         assert_eq!(
-            message(verify(&[logged], DIGEST, &[root("alice", &alice)], &policy(Some(&rekor)))),
+            message(verify(&[logged], &[], DIGEST, &[root("alice", &alice)], &policy(Some(&rekor)))),
             "error validating image: [no matching signatures: signature 1: transparency log entry records another signature]"
         );
     }
@@ -648,6 +721,7 @@ mod tests {
         let layers = [layer(&alice, DIGEST, Some(&impostor))];
         let refused = message(verify(
             &layers,
+            &[],
             DIGEST,
             &[root("alice", &alice)],
             &policy(Some(&rekor)),
@@ -666,6 +740,7 @@ mod tests {
         });
         let refused = message(verify(
             &forged,
+            &[],
             DIGEST,
             &[root("alice", &alice)],
             &policy(Some(&rekor)),
@@ -688,6 +763,7 @@ mod tests {
         not_json.signature = STANDARD.encode(alice.sign(&not_json.payload));
         let refused = message(verify(
             &[not_base64, not_json],
+            &[],
             DIGEST,
             &[root("alice", &alice)],
             &policy(None),
@@ -705,6 +781,7 @@ mod tests {
         let layers: Vec<SignatureLayer> = (0..20).map(|_| layer(&mallory, DIGEST, None)).collect();
         let refused = message(verify(
             &layers,
+            &[],
             DIGEST,
             &[root("alice", &alice)],
             &policy(None),
@@ -761,6 +838,7 @@ mod tests {
             let layers = [keyless_layer(&fulcio, &leaf, DIGEST, Some(&rekor))];
             let verified = verify(
                 &layers,
+                &[],
                 DIGEST,
                 &[keyless_root("who", &fulcio)],
                 &policy(Some(&rekor)),
@@ -779,6 +857,7 @@ mod tests {
             // Without the log the certificate is judged now, when it has long expired.
             let refused = message(verify(
                 &layers,
+                &[],
                 DIGEST,
                 &[keyless_root("who", &fulcio)],
                 &policy(None),
@@ -796,6 +875,7 @@ mod tests {
             let layers = [keyless_layer(&fulcio, &leaf, DIGEST, None)];
             assert!(verify(
                 &layers,
+                &[],
                 DIGEST,
                 &[keyless_root("who", &fulcio)],
                 &policy(None)
@@ -810,6 +890,7 @@ mod tests {
             assert_eq!(
                 message(verify(
                     &[swapped],
+                    &[],
                     DIGEST,
                     &[keyless_root("who", &fulcio)],
                     &policy(None)
@@ -833,7 +914,7 @@ mod tests {
                 hashedrekord(&layer.payload, &signature, &other.pem),
             ));
             assert_eq!(
-                message(verify(&[layer], DIGEST, &[keyless_root("who", &fulcio)], &policy(Some(&rekor)))),
+                message(verify(&[layer], &[], DIGEST, &[keyless_root("who", &fulcio)], &policy(Some(&rekor)))),
                 "error validating image: [no matching signatures: signature 1: transparency log entry records another signing certificate]"
             );
         }
@@ -856,6 +937,7 @@ mod tests {
             assert_eq!(
                 message(verify(
                     &[by_alice.clone(), by_mallory],
+                    &[],
                     DIGEST,
                     &roots,
                     &all
@@ -868,7 +950,7 @@ mod tests {
                 DIGEST,
                 Some(&rekor),
             );
-            let verified = verify(&[by_who.clone(), by_alice], DIGEST, &roots, &all);
+            let verified = verify(&[by_who.clone(), by_alice], &[], DIGEST, &roots, &all);
             assert_eq!(
                 verified.map(|v| v
                     .roots
@@ -883,6 +965,7 @@ mod tests {
             );
             let only_who = message(verify(
                 &[by_who],
+                &[],
                 DIGEST,
                 &[keyless_root("who", &fulcio), root("alice", &alice)],
                 &all,
@@ -891,6 +974,7 @@ mod tests {
             let mallory_only = keyless_layer(&fulcio, &leaf, DIGEST, Some(&rekor));
             let refused = message(verify(
                 &[mallory_only],
+                &[],
                 DIGEST,
                 &[keyless_root("who", &fulcio)],
                 &policy(Some(&rekor)),

@@ -7,11 +7,10 @@
 use std::fmt;
 use std::time::Instant;
 
-use serde::Deserialize;
-
 use super::envelope::{COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, MAX_ENVELOPE_BYTES};
 use crate::image_ref::ImageRef;
-use crate::registry::manifest::{is_sha256_digest, Manifest, MAX_DESCRIPTORS};
+use crate::registry::manifest::Manifest;
+use crate::registry::referrers::{self, ReferrersError};
 use crate::registry::{RegistryClient, RegistryError};
 
 /// The artifact type (or, in older signatures, the config media type) of signatures.
@@ -62,14 +61,6 @@ impl fmt::Display for DiscoveryError {
 
 impl std::error::Error for DiscoveryError {}
 
-/// The referrers tag of `digest` (`sha256:<hex>` → `sha256-<hex>`).
-pub fn referrers_tag(digest: &str) -> Result<String, RegistryError> {
-    if !is_sha256_digest(digest) {
-        return Err(RegistryError::InvalidDigest(digest.to_string()));
-    }
-    Ok(digest.replacen(':', "-", 1))
-}
-
 /// The digests of the signature manifests of `digest` (at most [`MAX_SIGNATURES`], in the
 /// registry's order). None found: `Ok(vec![])`.
 pub fn signature_manifests(
@@ -78,49 +69,16 @@ pub fn signature_manifests(
     digest: &str,
     deadline: Instant,
 ) -> Result<Vec<String>, DiscoveryError> {
-    let index = match client.referrers(image, digest, deadline)? {
-        Some(index) => index,
-        None => match client.manifest(image, &referrers_tag(digest)?, deadline) {
-            Ok(fetched) => fetched.bytes,
-            Err(RegistryError::ManifestNotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+    let types = [SIGNATURE_ARTIFACT_TYPE];
+    referrers::of_types(client, image, digest, &types, MAX_SIGNATURES, deadline).map_err(
+        |e| match e {
+            ReferrersError::Registry(error) => DiscoveryError::Registry(error),
+            ReferrersError::UnusableIndex(detail) => DiscoveryError::Unusable {
+                what: format!("referrers index of {}@{digest}", image.context()),
+                detail,
+            },
         },
-    };
-    signatures_in_index(&index).map_err(|detail| DiscoveryError::Unusable {
-        what: format!("referrers index of {}@{digest}", image.context()),
-        detail,
-    })
-}
-
-#[derive(Deserialize)]
-struct RawIndex {
-    manifests: Vec<RawReferrer>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawReferrer {
-    digest: String,
-    artifact_type: Option<String>,
-}
-
-/// The signature manifests listed in a referrers index.
-fn signatures_in_index(bytes: &[u8]) -> Result<Vec<String>, String> {
-    let index: RawIndex = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    if index.manifests.len() > MAX_DESCRIPTORS {
-        return Err(format!(
-            "{} referrers, more than the {MAX_DESCRIPTORS} accepted",
-            index.manifests.len()
-        ));
-    }
-    Ok(index
-        .manifests
-        .into_iter()
-        .filter(|r| r.artifact_type.as_deref() == Some(SIGNATURE_ARTIFACT_TYPE))
-        .filter(|r| is_sha256_digest(&r.digest))
-        .map(|r| r.digest)
-        .take(MAX_SIGNATURES)
-        .collect())
+    )
 }
 
 /// The signature manifest `manifest_digest` and its envelope.
@@ -193,6 +151,7 @@ pub fn fetch_signature(
 mod tests {
     use super::*;
     use crate::registry::manifest::{sha256_digest, OCI_INDEX, OCI_MANIFEST};
+    use crate::registry::referrers::referrers_tag;
     use crate::registry::RegistryOptions;
     use serde_json::json;
     use std::collections::HashMap;
@@ -351,32 +310,5 @@ mod tests {
         let unsigned = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
         let found = signature_manifests(&client(), &image, unsigned, deadline()).unwrap();
         assert!(found.is_empty());
-    }
-
-    #[test]
-    fn at_most_ten_signatures_are_listed_and_odd_entries_skipped() {
-        let mut manifests: Vec<_> = (0..15)
-            .map(|i| referrer(&sha256_digest(&[i]), SIGNATURE_ARTIFACT_TYPE))
-            .collect();
-        manifests.insert(0, referrer("sha256:short", SIGNATURE_ARTIFACT_TYPE));
-        let index = json!({"schemaVersion": 2, "manifests": manifests}).to_string();
-        let found = signatures_in_index(index.as_bytes()).unwrap();
-        assert_eq!(found.len(), MAX_SIGNATURES);
-        assert_eq!(found[0], sha256_digest(&[0]));
-        assert!(signatures_in_index(b"{").is_err());
-        let too_many: Vec<_> = (0..=MAX_DESCRIPTORS)
-            .map(|_| referrer(IMAGE_DIGEST, "x"))
-            .collect();
-        let index = json!({"manifests": too_many}).to_string();
-        assert!(signatures_in_index(index.as_bytes()).is_err());
-    }
-
-    #[test]
-    fn referrers_tags_replace_the_colon() {
-        assert_eq!(
-            referrers_tag(IMAGE_DIGEST).unwrap(),
-            IMAGE_DIGEST.replace(':', "-")
-        );
-        assert!(referrers_tag("sha256:12").is_err());
     }
 }

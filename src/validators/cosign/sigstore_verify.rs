@@ -1,0 +1,286 @@
+//! A cosign 3 signature — a Sigstore bundle found among the image's referrers — judged for
+//! one trust root, offline:
+//!
+//! - the bundle holds a DSSE envelope whose in-toto statement (`cosign sign`'s predicate
+//!   type) names the image's resolved digest as a subject, signed over DSSE's PAE;
+//! - by the root's key, or by the key of a Fulcio certificate the keyless root accepts at
+//!   the time the log integrated the entry;
+//! - with the transparency log on, one of its log entries is from the configured Rekor log,
+//!   is included (RFC 9162 audit path) in a tree whose checkpoint that log signed, carries a
+//!   verified inclusion promise when its integrated time is relied on (keyless), and its
+//!   `dsse` body records this payload, this signature and this key or certificate.
+//!
+//! A bundle holding a message signature signs a blob (`cosign sign-blob`), not an image, and
+//! is refused with that reason.
+
+use aws_lc_rs::digest;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
+use serde::Deserialize;
+
+use super::bundle::Bundle;
+use super::checkpoint;
+use super::dsse;
+use super::merkle;
+use super::scheme;
+use super::sigstore_bundle::{Content, SigstoreBundle, TlogEntry, VerificationMaterial};
+use super::verify::{RootVerifier, TransparencyLog};
+use crate::crypto::PublicKey;
+
+/// The Rekor entry kind (and version) that records a DSSE envelope.
+const DSSE_KIND: (&str, &str) = ("dsse", "0.0.1");
+/// Most signatures read from one logged `dsse` entry.
+const MAX_LOGGED_SIGNATURES: usize = 16;
+
+/// What a bundle that verified for a root proves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleEvidence {
+    /// The statement subject's `name` (the image as the signer named it).
+    pub subject: String,
+    /// `(logIndex, integratedTime)` of the log entry, when the log was checked.
+    pub log_entry: Option<(i64, i64)>,
+}
+
+/// A log entry whose inclusion in the configured log is proven.
+struct ProvenEntry<'a> {
+    entry: &'a TlogEntry,
+    /// The integrated time, only when the log's inclusion promise covering it verified.
+    promised_time: Option<i64>,
+}
+
+/// Checks `bundle` as a signature of the image whose digest is `digest` for the trust
+/// root `verifier`; `now` (Unix seconds) is when a certificate is checked without the log.
+pub fn check(
+    bundle: &SigstoreBundle,
+    verifier: &RootVerifier,
+    digest: &str,
+    log: &TransparencyLog,
+    now: u64,
+) -> Result<BundleEvidence, String> {
+    let Content::Dsse(envelope) = &bundle.content else {
+        return Err("bundle holds a message signature, which signs a blob (cosign sign-blob); cosign signs images with a DSSE statement".to_owned());
+    };
+    let subject = dsse::check_statement(&envelope.payload_type, &envelope.payload, digest)
+        .map_err(|e| e.to_string())?;
+    let signed = dsse::pae(&envelope.payload_type, &envelope.payload);
+    let proven = match log {
+        TransparencyLog::Ignore => None,
+        TransparencyLog::Require(rekor_key) => Some(prove(bundle, rekor_key)?),
+    };
+    let signer = match (verifier, &bundle.material) {
+        (RootVerifier::Key(key), VerificationMaterial::PublicKeyHint(_)) => {
+            scheme::verify(key, &signed, &envelope.signature)
+                .map_err(|e| format!("DSSE envelope signature: {e}"))?;
+            Signer::Key(key.spki_der().to_vec())
+        }
+        (RootVerifier::Keyless(root), VerificationMaterial::Certificates(chain)) => {
+            let at = match &proven {
+                None => now,
+                Some(proven) => {
+                    let time = proven.promised_time.ok_or(
+                        "the log entry has no inclusion promise (SignedEntryTimestamp), so its integrated time is not signed and the certificate cannot be checked at signing time",
+                    )?;
+                    u64::try_from(time).map_err(|_| {
+                        format!("transparency log entry has a negative integrated time {time}")
+                    })?
+                }
+            };
+            let Some((leaf, intermediates)) = chain.split_first() else {
+                return Err("bundle has no signing certificate".to_owned());
+            };
+            let intermediates: Vec<CertificateDer<'_>> = intermediates
+                .iter()
+                .map(|der| CertificateDer::from(der.as_slice()))
+                .collect();
+            let certificate = root
+                .certify_der(CertificateDer::from(leaf.as_slice()), &intermediates, at)
+                .map_err(|e| e.to_string())?;
+            scheme::verify(&certificate.key, &signed, &envelope.signature)
+                .map_err(|e| format!("DSSE envelope signature: {e}"))?;
+            Signer::Certificate(certificate.der)
+        }
+        (RootVerifier::Key(_), VerificationMaterial::Certificates(_)) => {
+            return Err(
+                "bundle is signed with a certificate (keyless); this trust root is a key"
+                    .to_owned(),
+            )
+        }
+        (RootVerifier::Keyless(_), VerificationMaterial::PublicKeyHint(_)) => {
+            return Err(
+                "bundle is signed with a key; this trust root is keyless (a Fulcio identity)"
+                    .to_owned(),
+            )
+        }
+    };
+    let log_entry = match proven {
+        None => None,
+        Some(proven) => {
+            binds(
+                &proven.entry.canonicalized_body,
+                &envelope.payload,
+                &envelope.signature,
+                &signer,
+            )?;
+            Some((proven.entry.log_index, proven.entry.integrated_time))
+        }
+    };
+    Ok(BundleEvidence { subject, log_entry })
+}
+
+/// The first of the bundle's entries whose inclusion in the configured log is proven.
+fn prove<'a>(bundle: &'a SigstoreBundle, rekor_key: &PublicKey) -> Result<ProvenEntry<'a>, String> {
+    let mut first_problem = None;
+    for entry in &bundle.tlog_entries {
+        match prove_entry(entry, rekor_key) {
+            Ok(proven) => return Ok(proven),
+            Err(problem) => {
+                first_problem.get_or_insert(problem);
+            }
+        }
+    }
+    Err(first_problem.unwrap_or_else(|| {
+        "bundle has no transparency log entry (verifyInTransparencyLog: false accepts signatures without one)".to_owned()
+    }))
+}
+
+fn prove_entry<'a>(entry: &'a TlogEntry, rekor_key: &PublicKey) -> Result<ProvenEntry<'a>, String> {
+    let log_id = hex(&entry.log_id);
+    if !log_id.eq_ignore_ascii_case(&rekor_key.sha256_id()) {
+        return Err(format!(
+            "log entry is from log {log_id}, which is not the configured Rekor key's log"
+        ));
+    }
+    if (entry.kind.as_str(), entry.kind_version.as_str()) != DSSE_KIND {
+        return Err(format!(
+            "log entry of kind {:?} version {:?}: a DSSE signature is logged as {} {}",
+            entry.kind.chars().take(50).collect::<String>(),
+            entry.kind_version.chars().take(50).collect::<String>(),
+            DSSE_KIND.0,
+            DSSE_KIND.1
+        ));
+    }
+    let proof = entry
+        .inclusion_proof
+        .as_ref()
+        .ok_or("log entry has no inclusion proof")?;
+    let checkpoint = checkpoint::verify(&proof.checkpoint, rekor_key).map_err(|e| e.to_string())?;
+    if checkpoint.tree_size != proof.tree_size || checkpoint.root_hash != proof.root_hash {
+        return Err(format!(
+            "inclusion proof is for a tree of size {} other than the signed checkpoint's ({})",
+            proof.tree_size, checkpoint.tree_size
+        ));
+    }
+    merkle::verify_inclusion(
+        &merkle::leaf_hash(&entry.canonicalized_body),
+        proof.log_index,
+        proof.tree_size,
+        &proof.hashes,
+        &proof.root_hash,
+    )
+    .map_err(|e| e.to_string())?;
+    let promised_time = match &entry.signed_entry_timestamp {
+        None => None,
+        Some(promise) => {
+            Bundle::from_entry(
+                promise.clone(),
+                &entry.canonicalized_body,
+                entry.integrated_time,
+                entry.log_index,
+                &entry.log_id,
+            )
+            .verify_timestamp(rekor_key)
+            .map_err(|e| format!("inclusion promise: {e}"))?;
+            Some(entry.integrated_time)
+        }
+    };
+    Ok(ProvenEntry {
+        entry,
+        promised_time,
+    })
+}
+
+/// Who signed, as the log entry must record it (DER).
+enum Signer {
+    Key(Vec<u8>),
+    Certificate(Vec<u8>),
+}
+
+#[derive(Deserialize)]
+struct DsseBody {
+    kind: String,
+    spec: DsseSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DsseSpec {
+    payload_hash: LoggedHash,
+    signatures: Vec<LoggedSignature>,
+}
+
+#[derive(Deserialize)]
+struct LoggedHash {
+    algorithm: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct LoggedSignature {
+    signature: String,
+    /// Base64 of the PEM key or certificate.
+    verifier: String,
+}
+
+/// Whether the logged `dsse` body records this payload, signature and signer.
+fn binds(body: &[u8], payload: &[u8], signature: &[u8], signer: &Signer) -> Result<(), String> {
+    let body: DsseBody = serde_json::from_slice(body)
+        .map_err(|e| format!("unreadable transparency log entry: {e}"))?;
+    if body.kind != DSSE_KIND.0 {
+        return Err("transparency log entry is not a dsse entry".to_owned());
+    }
+    let payload_sha256 = hex(digest::digest(&digest::SHA256, payload).as_ref());
+    let hash = &body.spec.payload_hash;
+    if hash.algorithm != "sha256" || !hash.value.eq_ignore_ascii_case(&payload_sha256) {
+        return Err("transparency log entry records another payload hash".to_owned());
+    }
+    if body.spec.signatures.len() > MAX_LOGGED_SIGNATURES {
+        return Err(format!(
+            "transparency log entry records more than {MAX_LOGGED_SIGNATURES} signatures"
+        ));
+    }
+    let recorded = body.spec.signatures.iter().any(|logged| {
+        STANDARD
+            .decode(&logged.signature)
+            .is_ok_and(|s| s == signature)
+            && logged_signer(&logged.verifier, signer)
+    });
+    if !recorded {
+        return Err(match signer {
+            Signer::Key(_) => "transparency log entry records another signature or public key",
+            Signer::Certificate(_) => {
+                "transparency log entry records another signature or signing certificate"
+            }
+        }
+        .to_owned());
+    }
+    Ok(())
+}
+
+/// Whether `verifier` (base64 of a PEM key or certificate) is `signer`.
+fn logged_signer(verifier: &str, signer: &Signer) -> bool {
+    let Ok(pem) = STANDARD.decode(verifier) else {
+        return false;
+    };
+    match signer {
+        Signer::Key(spki) => SubjectPublicKeyInfoDer::from_pem_slice(&pem)
+            .is_ok_and(|der| der.as_ref() == spki.as_slice()),
+        Signer::Certificate(certificate) => CertificateDer::from_pem_slice(&pem)
+            .is_ok_and(|der| der.as_ref() == certificate.as_slice()),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

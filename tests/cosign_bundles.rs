@@ -1,0 +1,405 @@
+//! cosign 3 signatures end to end: Sigstore bundles (v0.3, DSSE over the `cosign sign`
+//! in-toto statement) made by the test with its own key, Fulcio and Rekor (a Merkle tree, a
+//! signed checkpoint, an inclusion promise), stored as referrers of the image on a real
+//! `docker-registry` (Debian's distribution 2.8 has no referrers API: the referrers tag
+//! schema), and the admission engine deciding through the real registry client.
+
+mod support;
+
+use tastevin::admission::Settings;
+use tastevin::config::Config;
+
+use support::cosign::{layer, payload, Signer};
+use support::decision::{decide_on, engine, Decided};
+use support::fulcio::Fulcio;
+use support::registry::{Mode, PushedImage, Registry};
+use support::sigstore::{
+    bundle, dsse_entry, push_bundles, statement, BundleSigner, Logging, TestRekor, SIGN_PREDICATE,
+};
+
+const REPOSITORY: &str = "team/app";
+const GITHUB: &str = "https://github.com/login/oauth";
+
+fn indent(text: &str, by: usize) -> String {
+    text.lines()
+        .map(|l| format!("{}{l}\n", " ".repeat(by)))
+        .collect()
+}
+
+/// A cosign validator with key roots `keys`, a keyless root `alice` (GitHub identity
+/// alice@…) when `fulcio` is given, `rekor` as its log, and one rule with `with`.
+fn config(
+    registry: &Registry,
+    keys: &[(&str, &Signer)],
+    fulcio: Option<&Fulcio>,
+    rekor: &TestRekor,
+    with: &str,
+) -> String {
+    let mut yaml = String::from("validators:\n  - name: signed\n    type: cosign\n");
+    if let Some(pki) = &registry.pki {
+        yaml += &format!("    cert: |\n{}", indent(&pki.ca_pem, 6));
+    }
+    yaml += &format!(
+        "    host:\n      rekorPubkey: |\n{}",
+        indent(&rekor.public_key_pem(), 8)
+    );
+    if let Some(fulcio) = fulcio {
+        yaml += &format!(
+            "      ctLogPubkey: |\n{}      fulcioCert: |\n{}",
+            indent(&fulcio.ct_log.public_key_pem(), 8),
+            // A v0.3 bundle holds the leaf only: the intermediate comes from the
+            // configuration, as from a trusted root.
+            indent(&fulcio.chain_pem(), 8),
+        );
+    }
+    yaml += "    trustRoots:\n";
+    for (name, signer) in keys {
+        yaml += &format!(
+            "      - name: {name}\n        key: |\n{}",
+            indent(&signer.public_key_pem(), 10)
+        );
+    }
+    if fulcio.is_some() {
+        yaml += "      - name: alice\n        keyless:\n          issuer: https://github.com/login/oauth\n          subjectRegex: alice\n";
+    }
+    yaml += &format!("policy:\n  - pattern: \"*\"\n    validator: signed\n    with: {with}\n");
+    yaml
+}
+
+fn decide(config: &str, image: &str) -> Decided {
+    let config = Config::from_yaml(config).unwrap_or_else(|e| panic!("config: {e:?}\n{config}"));
+    let (admission, metrics) = engine(config, Settings::default());
+    decide_on(&admission, metrics, image)
+}
+
+/// A fresh image at `tag` with `bundles` attached; its reference and what was pushed.
+fn image_with(registry: &Registry, tag: &str, bundles: &[Vec<u8>]) -> (String, PushedImage) {
+    let pushed = registry.push_image(REPOSITORY, tag, tag);
+    if !bundles.is_empty() {
+        push_bundles(registry, REPOSITORY, &pushed, bundles);
+    }
+    (format!("{}/{REPOSITORY}:{tag}", registry.host()), pushed)
+}
+
+/// The statement `cosign sign` makes for the image that `tag` will hold once pushed.
+fn sign_statement(registry: &Registry, pushed: &PushedImage) -> Vec<u8> {
+    statement(
+        &format!("{}/{REPOSITORY}", registry.host()),
+        &pushed.digest,
+        SIGN_PREDICATE,
+    )
+}
+
+fn assert_denied_with(decided: &Decided, reason: &str) {
+    assert!(!decided.allowed(), "admitted: {}", decided.response);
+    assert!(
+        decided.message().contains(reason),
+        "expected {reason:?} in: {}",
+        decided.message()
+    );
+}
+
+#[test]
+fn a_key_signed_bundle_found_by_the_referrers_tag_schema_admits_and_pins() {
+    let registry = Registry::start(Mode::Tls);
+    let (alice, mut rekor) = (Signer::p256(), TestRekor::new());
+    let pushed = registry.push_image(REPOSITORY, "v1", "bundle");
+    let image = format!("{}/{REPOSITORY}:v1", registry.host());
+    let signed = bundle(
+        &BundleSigner::Key(&alice),
+        &sign_statement(&registry, &pushed),
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[signed]);
+    let policy = config(
+        &registry,
+        &[("alice", &alice)],
+        None,
+        &rekor,
+        "{trustRoot: alice}",
+    );
+    decide(&policy, &image).assert_pinned(&image, &pushed.digest);
+
+    // Without the log the same bundle verifies on its signature alone.
+    let offline = config(
+        &registry,
+        &[("alice", &alice)],
+        None,
+        &rekor,
+        "{trustRoot: alice, verifyInTransparencyLog: false}",
+    );
+    decide(&offline, &image).assert_pinned(&image, &pushed.digest);
+
+    // Another key's root finds nothing of its own.
+    let bob = Signer::p256();
+    let by_bob = config(
+        &registry,
+        &[("bob", &bob)],
+        None,
+        &rekor,
+        "{trustRoot: bob}",
+    );
+    let denied = decide(&by_bob, &image);
+    assert_denied_with(&denied, "no matching signatures: bundle sha256:");
+}
+
+#[test]
+fn a_keyless_bundle_is_checked_at_its_integrated_time_for_the_expected_identity() {
+    let registry = Registry::start(Mode::Tls);
+    let (fulcio, mut rekor) = (Fulcio::new(), TestRekor::new());
+    let pushed = registry.push_image(REPOSITORY, "keyless", "keyless");
+    let image = format!("{}/{REPOSITORY}:keyless", registry.host());
+    let leaf = fulcio.issue("alice@example.org", GITHUB);
+    let (pem, der) = (leaf.pem.clone(), leaf.der());
+    let sign = |message: &[u8]| leaf.sign(message);
+    let signer = BundleSigner::Keyless {
+        certificate_pem: &pem,
+        certificate_der: &der,
+        sign: &sign,
+    };
+    let signed = bundle(
+        &signer,
+        &sign_statement(&registry, &pushed),
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[signed]);
+    let policy = config(&registry, &[], Some(&fulcio), &rekor, "{trustRoot: alice}");
+    decide(&policy, &image).assert_pinned(&image, &pushed.digest);
+
+    // The certificate lived ten minutes in 2023: checked now, without the log, it expired.
+    let offline = config(
+        &registry,
+        &[],
+        Some(&fulcio),
+        &rekor,
+        "{trustRoot: alice, verifyInTransparencyLog: false}",
+    );
+    assert_denied_with(&decide(&offline, &image), "certificate is not valid");
+
+    // Another identity.
+    let mallory_leaf = fulcio.issue("mallory@example.org", GITHUB);
+    let (mallory_pem, mallory_der) = (mallory_leaf.pem.clone(), mallory_leaf.der());
+    let mallory_sign = |message: &[u8]| mallory_leaf.sign(message);
+    let mallory = BundleSigner::Keyless {
+        certificate_pem: &mallory_pem,
+        certificate_der: &mallory_der,
+        sign: &mallory_sign,
+    };
+    let pushed_m = registry.push_image(REPOSITORY, "mallory", "mallory");
+    let signed_m = bundle(
+        &mallory,
+        &sign_statement(&registry, &pushed_m),
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed_m, &[signed_m]);
+    let image_m = format!("{}/{REPOSITORY}:mallory", registry.host());
+    assert_denied_with(
+        &decide(&policy, &image_m),
+        "none of the expected identities matched",
+    );
+
+    // Without an inclusion promise the integrated time is not signed: not relied on.
+    let pushed_p = registry.push_image(REPOSITORY, "no-promise", "no-promise");
+    let signed_p = bundle(
+        &signer,
+        &sign_statement(&registry, &pushed_p),
+        Some((&mut rekor, Logging::NoPromise)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed_p, &[signed_p]);
+    let image_p = format!("{}/{REPOSITORY}:no-promise", registry.host());
+    assert_denied_with(&decide(&policy, &image_p), "has no inclusion promise");
+}
+
+#[test]
+fn forged_or_misattached_bundles_are_denied_with_their_reason() {
+    let registry = Registry::start(Mode::Tls);
+    let (alice, mut rekor) = (Signer::p256(), TestRekor::new());
+    let alice_signer = BundleSigner::Key(&alice);
+    let policy = |rekor: &TestRekor| {
+        config(
+            &registry,
+            &[("alice", &alice)],
+            None,
+            rekor,
+            "{trustRoot: alice}",
+        )
+    };
+
+    // A bundle made for another image, attached to this one.
+    let other = registry.push_image(REPOSITORY, "other", "other");
+    let for_other = bundle(
+        &alice_signer,
+        &sign_statement(&registry, &other),
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    let (image, _) = image_with(&registry, "misattached", &[for_other]);
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "in-toto statement has no subject with the image's digest",
+    );
+
+    // The statement changed after signing.
+    let pushed = registry.push_image(REPOSITORY, "tampered", "tampered");
+    let honest = sign_statement(&registry, &pushed);
+    let signed = bundle(
+        &alice_signer,
+        &honest,
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    let mut tampered: serde_json::Value = serde_json::from_slice(&signed).expect("bundle");
+    let mut statement_value: serde_json::Value = serde_json::from_slice(&honest).expect("stmt");
+    statement_value["subject"][0]["name"] = "evil.test/app".into();
+    let forged = base64_of(statement_value.to_string().as_bytes());
+    tampered["dsseEnvelope"]["payload"] = forged.into();
+    push_bundles(
+        &registry,
+        REPOSITORY,
+        &pushed,
+        &[tampered.to_string().into_bytes()],
+    );
+    let image = format!("{}/{REPOSITORY}:tampered", registry.host());
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "DSSE envelope signature: invalid signature",
+    );
+
+    // The log entry records another signature (of the same key over other bytes).
+    let pushed = registry.push_image(REPOSITORY, "other-entry", "other-entry");
+    let elsewhere = dsse_entry(
+        b"{}",
+        b"other payload",
+        &alice.sign(b"x"),
+        &alice.public_key_pem(),
+    );
+    let signed = bundle(
+        &alice_signer,
+        &sign_statement(&registry, &pushed),
+        Some((&mut rekor, Logging::Honest)),
+        Some(elsewhere),
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[signed]);
+    let image = format!("{}/{REPOSITORY}:other-entry", registry.host());
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "transparency log entry records another payload hash",
+    );
+
+    // The inclusion proof does not reach the signed checkpoint.
+    let pushed = registry.push_image(REPOSITORY, "short-proof", "short-proof");
+    let signed = bundle(
+        &alice_signer,
+        &sign_statement(&registry, &pushed),
+        Some((&mut rekor, Logging::CheckpointOfAnotherTree)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[signed]);
+    let image = format!("{}/{REPOSITORY}:short-proof", registry.host());
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "other than the signed checkpoint's",
+    );
+
+    // Logged in another log than the configured one.
+    let mut elsewhere_log = TestRekor::new();
+    let pushed = registry.push_image(REPOSITORY, "other-log", "other-log");
+    let signed = bundle(
+        &alice_signer,
+        &sign_statement(&registry, &pushed),
+        Some((&mut elsewhere_log, Logging::Honest)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[signed]);
+    let image = format!("{}/{REPOSITORY}:other-log", registry.host());
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "which is not the configured Rekor key's log",
+    );
+
+    // An attestation (provenance) by the same key is not an image signature.
+    let pushed = registry.push_image(REPOSITORY, "attested", "attested");
+    let provenance = statement(
+        &format!("{}/{REPOSITORY}", registry.host()),
+        &pushed.digest,
+        "https://slsa.dev/provenance/v1",
+    );
+    let attestation = bundle(
+        &alice_signer,
+        &provenance,
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[attestation]);
+    let image = format!("{}/{REPOSITORY}:attested", registry.host());
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "is an attestation, not an image signature",
+    );
+
+    // Garbage where a bundle should be.
+    let (image, _) = image_with(&registry, "garbage", &[b"{\"mediaType\": 1}".to_vec()]);
+    assert_denied_with(
+        &decide(&policy(&rekor), &image),
+        "malformed Sigstore bundle",
+    );
+}
+
+#[test]
+fn cosign_2_and_cosign_3_signatures_count_towards_one_threshold() {
+    let registry = Registry::start(Mode::Tls);
+    let (alice, bob, rekor) = (Signer::p256(), Signer::p256(), TestRekor::new());
+    let pushed = registry.push_image(REPOSITORY, "both", "both");
+    let image = format!("{}/{REPOSITORY}:both", registry.host());
+    // alice signed with cosign 2 (.sig tag, no Rekor bundle), bob with cosign 3 (a bundle).
+    registry.push_signatures(
+        REPOSITORY,
+        &pushed.digest,
+        &[layer(&alice, &payload(&image, &pushed.digest), None)],
+    );
+    let by_bob = bundle(
+        &BundleSigner::Key(&bob),
+        &sign_statement(&registry, &pushed),
+        None,
+        None,
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[by_bob]);
+    let roots = [("alice", &alice), ("bob", &bob)];
+    let both = config(
+        &registry,
+        &roots,
+        None,
+        &rekor,
+        "{trustRoot: \"*\", threshold: 2, verifyInTransparencyLog: false}",
+    );
+    decide(&both, &image).assert_pinned(&image, &pushed.digest);
+    let required = config(
+        &registry,
+        &roots,
+        None,
+        &rekor,
+        "{trustRoot: \"*\", required: [bob], verifyInTransparencyLog: false}",
+    );
+    decide(&required, &image).assert_pinned(&image, &pushed.digest);
+    // With the log on, bob's unlogged bundle does not count.
+    let logged = config(
+        &registry,
+        &roots,
+        None,
+        &rekor,
+        "{trustRoot: \"*\", required: [bob]}",
+    );
+    assert_denied_with(
+        &decide(&logged, &image),
+        "missing required signatures from [bob]",
+    );
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
