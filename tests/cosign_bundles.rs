@@ -403,3 +403,150 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// The `sigstore` verifier from PyPI that scripts/test installs (pinned), to check that the
+/// bundles made here are what an independent implementation accepts.
+fn independent_verifier() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/sigstore-verify/bin/sigstore");
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/test installs the independent verifier (pip install sigstore)",
+        path.display()
+    );
+    path
+}
+
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .expect("certificate PEM")
+        .to_vec()
+}
+
+/// A Sigstore client trust configuration naming the test's Fulcio, CT log and Rekor.
+fn trust_config(fulcio: &Fulcio, rekor: &TestRekor) -> serde_json::Value {
+    use aws_lc_rs::digest;
+    let b64 = |bytes: &[u8]| base64_of(bytes);
+    let key = |spki: Vec<u8>| {
+        serde_json::json!({
+            "rawBytes": b64(&spki),
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+            "validFor": {"start": "2020-01-01T00:00:00Z"},
+        })
+    };
+    let log_id = |spki: &[u8]| b64(digest::digest(&digest::SHA256, spki).as_ref());
+    let since = serde_json::json!({"start": "2020-01-01T00:00:00Z"});
+    let service = |url: &str| serde_json::json!({"url": url, "majorApiVersion": 1, "validFor": since, "operator": "tastevin.test"});
+    serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": {
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [{
+                "baseUrl": "https://rekor.tastevin.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": key(rekor.key.spki_der()),
+                "logId": {"keyId": log_id(&rekor.key.spki_der())},
+            }],
+            "certificateAuthorities": [{
+                "subject": {"organization": "tastevin.test", "commonName": "fulcio"},
+                "uri": "https://fulcio.tastevin.test",
+                "certChain": {"certificates": [
+                    {"rawBytes": b64(&der_of(&fulcio.intermediate_pem))},
+                    {"rawBytes": b64(&der_of(&fulcio.root_pem))},
+                ]},
+                "validFor": since,
+            }],
+            "ctlogs": [{
+                "baseUrl": "https://ctfe.tastevin.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": key(fulcio.ct_log.spki_der()),
+                "logId": {"keyId": log_id(&fulcio.ct_log.spki_der())},
+            }],
+            "timestampAuthorities": [],
+        },
+        "signingConfig": {
+            "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+            "caUrls": [service("https://fulcio.tastevin.test")],
+            "oidcUrls": [],
+            "rekorTlogUrls": [service("https://rekor.tastevin.test")],
+            "tsaUrls": [],
+            "rekorTlogConfig": {"selector": "ANY"},
+            "tsaConfig": {"selector": "ANY"},
+        },
+    })
+}
+
+/// Runs the independent verifier on `bundle` for `digest` and the identity alice@….
+fn independently_verified(
+    dir: &support::TempDir,
+    config: &serde_json::Value,
+    bundle: &[u8],
+    digest: &str,
+) -> Result<(), String> {
+    let config_path = dir.path().join("trust_config.json");
+    let bundle_path = dir.path().join("bundle.sigstore.json");
+    std::fs::write(&config_path, config.to_string()).expect("write trust config");
+    std::fs::write(&bundle_path, bundle).expect("write bundle");
+    let output = std::process::Command::new(independent_verifier())
+        .arg("--trust-config")
+        .arg(&config_path)
+        .args(["verify", "identity", "--offline", "--bundle"])
+        .arg(&bundle_path)
+        .args([
+            "--cert-identity",
+            "alice@example.org",
+            "--cert-oidc-issuer",
+            GITHUB,
+            digest,
+        ])
+        .output()
+        .expect("run the sigstore verifier");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+#[test]
+fn an_independent_verifier_agrees_on_the_bundles_made_here() {
+    let registry = Registry::start(Mode::Tls);
+    let (fulcio, mut rekor) = (Fulcio::new(), TestRekor::new());
+    let pushed = registry.push_image(REPOSITORY, "cross", "cross");
+    let image = format!("{}/{REPOSITORY}:cross", registry.host());
+    let leaf = fulcio.issue("alice@example.org", GITHUB);
+    let (pem, der) = (leaf.pem.clone(), leaf.der());
+    let sign = |message: &[u8]| leaf.sign(message);
+    let signer = BundleSigner::Keyless {
+        certificate_pem: &pem,
+        certificate_der: &der,
+        sign: &sign,
+    };
+    let signed = bundle(
+        &signer,
+        &sign_statement(&registry, &pushed),
+        Some((&mut rekor, Logging::Honest)),
+        None,
+    );
+    push_bundles(
+        &registry,
+        REPOSITORY,
+        &pushed,
+        std::slice::from_ref(&signed),
+    );
+    let policy = config(&registry, &[], Some(&fulcio), &rekor, "{trustRoot: alice}");
+    decide(&policy, &image).assert_pinned(&image, &pushed.digest);
+
+    let dir = support::TempDir::new();
+    let trust = trust_config(&fulcio, &rekor);
+    independently_verified(&dir, &trust, &signed, &pushed.digest)
+        .unwrap_or_else(|e| panic!("sigstore (PyPI) refused the bundle tastevin admits: {e}"));
+    // Both refuse it for another digest.
+    let other = registry.push_image(REPOSITORY, "cross-other", "cross-other");
+    assert!(independently_verified(&dir, &trust, &signed, &other.digest).is_err());
+}

@@ -44,12 +44,14 @@ fn on_a_bare_machine_it_names_what_it_would_install() {
         "musl-tools",
         "kubernetes-client",
         "squid",
+        "python3-venv",
     ] {
         assert!(
             stderr.split_whitespace().any(|word| word == package),
             "{package} is not named: {stderr}"
         );
     }
+    assert!(stderr.contains("pip install sigstore=="), "{stderr}");
     if cfg!(target_arch = "x86_64") {
         assert!(
             stderr.contains("rustup target add x86_64-unknown-linux-musl"),

@@ -21,7 +21,10 @@ pub const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 /// The integrated time of every entry, 2023-11-14 22:13:20 UTC (Fulcio leaves are valid then).
 pub const INTEGRATED_AT: i64 = 1_700_000_000;
-const ORIGIN: &str = "rekor.tastevin.test - 1";
+/// The checkpoint's origin line; its signature line names the key by the host alone, as
+/// Rekor's do.
+const ORIGIN: &str = "rekor.tastevin.test - 2605736670972794746";
+const KEY_NAME: &str = "rekor.tastevin.test";
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, bytes).as_ref().to_vec()
@@ -150,7 +153,7 @@ impl TestRekor {
         let key_hash = sha256(&self.key.spki_der());
         let mut signature = key_hash[..4].to_vec();
         signature.extend(self.key.sign(note.as_bytes()));
-        format!("{note}\n— {ORIGIN} {}\n", STANDARD.encode(signature))
+        format!("{note}\n— {KEY_NAME} {}\n", STANDARD.encode(signature))
     }
 
     /// Logs `body` (a canonicalized Rekor entry) and returns the bundle's `tlogEntries` item.
