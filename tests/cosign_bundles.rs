@@ -14,7 +14,8 @@ use support::decision::{decide_on, engine, Decided};
 use support::fulcio::Fulcio;
 use support::registry::{Mode, PushedImage, Registry};
 use support::sigstore::{
-    bundle, dsse_entry, push_bundles, statement, BundleSigner, Logging, TestRekor, SIGN_PREDICATE,
+    bundle, dsse_entry, push_bundles, statement, trusted_root, BundleSigner, Logging, TestRekor,
+    SIGN_PREDICATE,
 };
 
 const REPOSITORY: &str = "team/app";
@@ -417,54 +418,13 @@ fn independent_verifier() -> std::path::PathBuf {
     path
 }
 
-fn der_of(pem: &str) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-        .expect("certificate PEM")
-        .to_vec()
-}
-
 /// A Sigstore client trust configuration naming the test's Fulcio, CT log and Rekor.
 fn trust_config(fulcio: &Fulcio, rekor: &TestRekor) -> serde_json::Value {
-    use aws_lc_rs::digest;
-    let b64 = |bytes: &[u8]| base64_of(bytes);
-    let key = |spki: Vec<u8>| {
-        serde_json::json!({
-            "rawBytes": b64(&spki),
-            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-            "validFor": {"start": "2020-01-01T00:00:00Z"},
-        })
-    };
-    let log_id = |spki: &[u8]| b64(digest::digest(&digest::SHA256, spki).as_ref());
     let since = serde_json::json!({"start": "2020-01-01T00:00:00Z"});
     let service = |url: &str| serde_json::json!({"url": url, "majorApiVersion": 1, "validFor": since, "operator": "tastevin.test"});
     serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-        "trustedRoot": {
-            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [{
-                "baseUrl": "https://rekor.tastevin.test",
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": key(rekor.key.spki_der()),
-                "logId": {"keyId": log_id(&rekor.key.spki_der())},
-            }],
-            "certificateAuthorities": [{
-                "subject": {"organization": "tastevin.test", "commonName": "fulcio"},
-                "uri": "https://fulcio.tastevin.test",
-                "certChain": {"certificates": [
-                    {"rawBytes": b64(&der_of(&fulcio.intermediate_pem))},
-                    {"rawBytes": b64(&der_of(&fulcio.root_pem))},
-                ]},
-                "validFor": since,
-            }],
-            "ctlogs": [{
-                "baseUrl": "https://ctfe.tastevin.test",
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": key(fulcio.ct_log.spki_der()),
-                "logId": {"keyId": log_id(&fulcio.ct_log.spki_der())},
-            }],
-            "timestampAuthorities": [],
-        },
+        "trustedRoot": trusted_root(fulcio, &rekor.key),
         "signingConfig": {
             "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
             "caUrls": [service("https://fulcio.tastevin.test")],

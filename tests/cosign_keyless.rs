@@ -11,6 +11,7 @@ use support::cosign::{layer, payload, Signer};
 use support::decision::{decide_on, engine, Decided};
 use support::fulcio::Fulcio;
 use support::registry::{Mode, Registry};
+use support::sigstore::trusted_root;
 
 const GITHUB: &str = "https://github.com/login/oauth";
 
@@ -113,7 +114,7 @@ fn keyless_signatures_are_admitted_and_pinned_for_the_expected_identity_only() {
     assert!(
         refused
             .message()
-            .ends_with("signature 1: certificate is not valid for code signing under the Fulcio roots (host.fulcioCert) at Unix time 1700000000: not issued by a configured Fulcio root]"),
+            .ends_with("signature 1: certificate is not valid for code signing under the Fulcio roots (host.fulcioCert or the trusted root) at Unix time 1700000000: not issued by a configured Fulcio root]"),
         "{}",
         refused.message()
     );
@@ -161,18 +162,45 @@ fn key_and_keyless_roots_together_under_all_roots() {
 }
 
 #[test]
-fn keyless_roots_without_host_values_are_denied_with_what_to_configure() {
+fn keyless_roots_without_host_values_trust_the_public_good_or_the_given_trusted_root() {
     let registry = Registry::start(Mode::Tls);
-    registry.push_image("team/app", "v1", "nohost");
+    let (fulcio, rekor) = (Fulcio::new(), Signer::p256());
+    let pushed = registry.push_image("team/app", "v1", "nohost");
     let image = format!("{}/team/app:v1", registry.host());
-    let mut yaml = String::from("validators:\n  - name: signed\n    type: cosign\n");
-    if let Some(pki) = &registry.pki {
-        yaml += &format!("    cert: |\n{}", indent(&pki.ca_pem, 6));
-    }
-    yaml += &format!("    trustRoots:\n{ALICE_ROOT}");
-    yaml += "policy:\n  - pattern: \"*\"\n    validator: signed\n    with: {trustRoot: alice-keyless}\n";
-    let decided = decide(&yaml, &image);
-    decided.assert_denied(&format!(
-        "error during cosign validation of image {image}: error getting fulcio roots: host.fulcioCert is not configured; keyless trust roots need the Fulcio root certificate(s) there (Sigstore TUF is not supported)"
+    let leaf = fulcio.issue("alice@example.org", GITHUB);
+    registry.push_signatures(
+        "team/app",
+        &pushed.digest,
+        &[leaf.layer(&fulcio, &payload(&image, &pushed.digest), &rekor)],
+    );
+    let dir = support::TempDir::new();
+    let root_file = dir.path().join("trusted_root.json");
+    std::fs::write(&root_file, trusted_root(&fulcio, &rekor).to_string()).expect("write root");
+    let config = |host: &str| {
+        let mut yaml = String::from("validators:\n  - name: signed\n    type: cosign\n");
+        if let Some(pki) = &registry.pki {
+            yaml += &format!("    cert: |\n{}", indent(&pki.ca_pem, 6));
+        }
+        yaml += &format!("{host}    trustRoots:\n{ALICE_ROOT}");
+        yaml += "policy:\n  - pattern: \"*\"\n    validator: signed\n    with: {trustRoot: alice-keyless}\n";
+        yaml
+    };
+    // The embedded public-good root: neither this Rekor nor this Fulcio is in it.
+    decide(&config(""), &image).assert_denied(&format!(
+        "error during cosign validation of image {image}: error validating image: [no matching signatures: signature 1: Rekor bundle is from log {}, which is not the configured Rekor key's log]",
+        rekor.log_id()
     ));
+    // A private instance's trusted root, from a file: its Fulcio, CT log and Rekor.
+    let private = config(&format!(
+        "    host:\n      trustedRoot: {}\n",
+        root_file.display()
+    ));
+    decide(&private, &image).assert_pinned(&image, &pushed.digest);
+    // A file that is no trusted root is a configuration error.
+    std::fs::write(&root_file, "{}").expect("write root");
+    let refused = Config::from_yaml(&private).expect_err("a broken trusted root");
+    assert!(
+        format!("{refused:?}").contains("host.trustedRoot"),
+        "{refused:?}"
+    );
 }

@@ -107,6 +107,11 @@ pub enum Problem {
     NegativeThreshold(i64),
     /// A feature tastevin does not offer yet; the text says which and what to do instead.
     NotSupportedYet(String),
+    /// `host.trustedRoot` names a file that cannot be read or is no Sigstore trusted root.
+    TrustedRoot {
+        path: String,
+        reason: String,
+    },
     InvalidChoice {
         value: String,
         allowed: &'static [&'static str],
@@ -154,6 +159,7 @@ impl fmt::Display for Problem {
                 f.write_str("required must not be set together with delegations")
             }
             Self::NotSupportedYet(what) => f.write_str(what),
+            Self::TrustedRoot { path, reason } => write!(f, "cannot use {path}: {reason}"),
             Self::NegativeThreshold(value) => {
                 write!(f, "threshold must be 0 or greater, got {value}")
             }

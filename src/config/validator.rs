@@ -2,6 +2,8 @@
 //! `static`, `notaryv1`, `cosign` and `notation`, each decoded strictly once its type is
 //! known.
 
+use std::sync::Arc;
+
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -13,6 +15,7 @@ use super::trust_root::{self, RawTrustRoot, TrustRoot, TrustRootError};
 use super::url::ServiceUrl;
 use super::yaml::Yaml11Bool;
 use crate::net::https_client::{PlainHttp, PlainHttpHost};
+use crate::validators::cosign::trusted_root::{SigstoreTrustedRoot, MAX_TRUSTED_ROOT_BYTES};
 
 /// Notary server used when a notaryv1 validator names none.
 pub const DEFAULT_NOTARY_HOST: &str = "https://notary.docker.io";
@@ -91,6 +94,10 @@ pub struct CosignConfig {
     pub fulcio_roots: Option<Vec<CertificateDer<'static>>>,
     /// `host.ctLogPubkey`; `None` means the Sigstore public-good CT log keys.
     pub ct_log_public_key: Option<SubjectPublicKeyInfoDer<'static>>,
+    /// `host.trustedRoot`: a Sigstore `trusted_root.json` (a private instance, or offline
+    /// updates from a ConfigMap) used instead of the embedded public-good one for whatever
+    /// the other `host.*` keys leave unset.
+    pub trusted_root: Option<Arc<SigstoreTrustedRoot>>,
     /// CA certificates to trust for TLS to the registry.
     pub tls_roots: Option<Vec<CertificateDer<'static>>>,
     /// `plainHttpRegistries`: registries spoken to over plain HTTP.
@@ -199,6 +206,7 @@ struct RawCosignHost {
     rekor_pubkey: Option<String>,
     fulcio_cert: Option<String>,
     ct_log_pubkey: Option<String>,
+    trusted_root: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +279,7 @@ impl RawValidator {
                     rekor_pubkey: None,
                     fulcio_cert: None,
                     ct_log_pubkey: None,
+                    trusted_root: None,
                 });
                 let rekor = url(
                     host.rekor.as_deref().unwrap_or(DEFAULT_REKOR_HOST),
@@ -292,6 +301,10 @@ impl RawValidator {
                     "host.ctLogPubkey",
                     &mut problems,
                 );
+                let trusted_root = host
+                    .trusted_root
+                    .as_deref()
+                    .and_then(|path| sigstore_trusted_root(path, &mut problems));
                 let tls_roots = certificates(raw.cert.as_deref(), "cert", &mut problems);
                 let plain_http = plain_http(raw.plain_http_registries, &mut problems);
                 let auth = auth(raw.auth, &mut problems);
@@ -302,6 +315,7 @@ impl RawValidator {
                         rekor_public_key,
                         fulcio_roots,
                         ct_log_public_key,
+                        trusted_root,
                         tls_roots,
                         plain_http,
                         auth,
@@ -354,6 +368,38 @@ fn certificates(
     pem::certificates(text?)
         .map_err(|problem| problems.push((field.to_owned(), problem)))
         .ok()
+}
+
+/// `host.trustedRoot`: the file, read and parsed when the configuration is (re)loaded.
+fn sigstore_trusted_root(
+    path: &str,
+    problems: &mut ValidatorProblems,
+) -> Option<Arc<SigstoreTrustedRoot>> {
+    let problem = |reason: String| {
+        (
+            "host.trustedRoot".to_owned(),
+            Problem::TrustedRoot {
+                path: path.to_owned(),
+                reason,
+            },
+        )
+    };
+    let read = std::fs::File::open(path).and_then(|file| {
+        let mut bytes = Vec::new();
+        let limit = MAX_TRUSTED_ROOT_BYTES as u64 + 1;
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)?;
+        Ok(bytes)
+    });
+    match read {
+        Err(e) => {
+            problems.push(problem(e.to_string()));
+            None
+        }
+        Ok(bytes) => SigstoreTrustedRoot::parse(&bytes)
+            .map(Arc::new)
+            .map_err(|e| problems.push(problem(e.to_string())))
+            .ok(),
+    }
 }
 
 fn public_key(

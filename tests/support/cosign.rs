@@ -86,7 +86,7 @@ impl Signer {
     }
 
     /// The log ID Rekor gives its key: SHA-256 of the SPKI, hex.
-    fn log_id(&self) -> String {
+    pub fn log_id(&self) -> String {
         hex(digest::digest(&digest::SHA256, &self.spki_der()).as_ref())
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tastevin::registry::manifest::{sha256_digest, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 use super::cosign::Signer;
+use super::fulcio::Fulcio;
 use super::registry::{PushedImage, Registry};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -337,4 +338,50 @@ pub fn push_bundles(
         .into_bytes();
     let tag = pushed.digest.replacen(':', "-", 1);
     registry.push_manifest(repository, &tag, OCI_INDEX, &index);
+}
+
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .expect("certificate PEM")
+        .to_vec()
+}
+
+/// A Sigstore `trusted_root.json` for the test's Fulcio (its CT log) and the log `rekor`,
+/// every part valid from 2020 on.
+pub fn trusted_root(fulcio: &Fulcio, rekor: &Signer) -> Value {
+    let since = json!({"start": "2020-01-01T00:00:00Z"});
+    let key = |spki: Vec<u8>| {
+        json!({
+            "rawBytes": STANDARD.encode(&spki),
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+            "validFor": since,
+        })
+    };
+    let log_id = |spki: &[u8]| STANDARD.encode(sha256(spki));
+    json!({
+        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [{
+            "baseUrl": "https://rekor.tastevin.test",
+            "hashAlgorithm": "SHA2_256",
+            "publicKey": key(rekor.spki_der()),
+            "logId": {"keyId": log_id(&rekor.spki_der())},
+        }],
+        "certificateAuthorities": [{
+            "subject": {"organization": "tastevin.test", "commonName": "fulcio"},
+            "uri": "https://fulcio.tastevin.test",
+            "certChain": {"certificates": [
+                {"rawBytes": STANDARD.encode(der_of(&fulcio.intermediate_pem))},
+                {"rawBytes": STANDARD.encode(der_of(&fulcio.root_pem))},
+            ]},
+            "validFor": since,
+        }],
+        "ctlogs": [{
+            "baseUrl": "https://ctfe.tastevin.test",
+            "hashAlgorithm": "SHA2_256",
+            "publicKey": key(fulcio.ct_log.spki_der()),
+            "logId": {"keyId": log_id(&fulcio.ct_log.spki_der())},
+        }],
+        "timestampAuthorities": [],
+    })
 }

@@ -14,6 +14,7 @@ use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
 use serde::{Deserialize, Serialize};
 
 use super::scheme;
+use super::trusted_root::LogKeys;
 use crate::crypto::PublicKey;
 
 /// The public-good Rekor instance's key (rekor.sigstore.dev, log ID
@@ -30,6 +31,11 @@ pub enum BundleError {
     Malformed(String),
     /// The entry was logged by another log than the configured Rekor key's.
     UnknownLog(String),
+    /// The log's key was not to be trusted at the entry's integrated time.
+    LogKeyNotValid {
+        log_id: String,
+        at: i64,
+    },
     /// The SignedEntryTimestamp does not verify under the Rekor key.
     BadTimestamp,
     /// The entry body is not a `hashedrekord`/`rekord` entry we can read.
@@ -51,6 +57,10 @@ impl fmt::Display for BundleError {
             BundleError::UnknownLog(id) => write!(
                 f,
                 "Rekor bundle is from log {id}, which is not the configured Rekor key's log"
+            ),
+            BundleError::LogKeyNotValid { log_id, at } => write!(
+                f,
+                "the key of log {log_id} is not valid at the entry's integrated time (Unix time {at}) in the trusted root"
             ),
             BundleError::BadTimestamp => f.write_str(
                 "Rekor bundle's SignedEntryTimestamp does not verify with the Rekor public key",
@@ -204,6 +214,21 @@ impl Bundle {
             serde_json::to_vec(&self.payload).map_err(|e| BundleError::Malformed(e.to_string()))?;
         scheme::verify(rekor_key, &canonical, &self.signed_entry_timestamp)
             .map_err(|_| BundleError::BadTimestamp)
+    }
+
+    /// [`Bundle::verify`] with the key, among `logs`, of the log that made the entry, which
+    /// must have been valid at the entry's integrated time.
+    pub fn verify_with(&self, logs: &LogKeys) -> Result<LogEntry, BundleError> {
+        let log = logs
+            .by_id(&self.payload.log_id)
+            .ok_or_else(|| BundleError::UnknownLog(self.payload.log_id.clone()))?;
+        if !log.valid.contains(self.payload.integrated_time) {
+            return Err(BundleError::LogKeyNotValid {
+                log_id: self.payload.log_id.clone(),
+                at: self.payload.integrated_time,
+            });
+        }
+        self.verify(&log.key)
     }
 
     /// Checks the SignedEntryTimestamp under `rekor_key` and reads the entry it covers.

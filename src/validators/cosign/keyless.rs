@@ -17,6 +17,7 @@ use x509_cert::Certificate;
 
 use super::identity::{CertificateIdentity, ExpectedIdentity, IdentityMismatch};
 use super::sct::{self, SctError};
+use super::trusted_root::{LogKeys, SigstoreTrustedRoot, Window};
 use crate::crypto::{KeyError, PublicKey};
 
 /// Largest `dev.sigstore.cosign/certificate` annotation read (Fulcio leaves are ~1 KiB).
@@ -29,35 +30,79 @@ pub const MAX_CHAIN_CERTIFICATES: usize = 10;
 /// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3), OID contents.
 const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
-/// The Fulcio roots and CT log a validator trusts for its keyless roots.
+/// The Fulcio roots and CT logs a validator trusts for its keyless roots.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FulcioTrust {
-    anchors: Vec<TrustAnchor<'static>>,
-    /// The CT log key embedded SCTs must verify with; `None` with `verifySCT: false`.
-    ct_log: Option<PublicKey>,
+    /// Per certificate authority, its trust anchors and when it may be trusted.
+    authorities: Vec<(Vec<TrustAnchor<'static>>, Window)>,
+    /// The CT log keys embedded SCTs must verify with; `None` with `verifySCT: false`.
+    ct_logs: Option<LogKeys>,
+}
+
+fn anchors(roots: &[CertificateDer<'_>], what: &str) -> Result<Vec<TrustAnchor<'static>>, String> {
+    let anchors = roots
+        .iter()
+        .enumerate()
+        .map(|(index, root)| {
+            webpki::anchor_from_trusted_cert(root)
+                .map(|anchor| anchor.to_owned())
+                .map_err(|e| format!("{what} certificate {} is not usable: {e}", index + 1))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if anchors.is_empty() {
+        return Err(format!("{what} holds no certificate"));
+    }
+    Ok(anchors)
 }
 
 impl FulcioTrust {
-    /// Every certificate of `host.fulcioCert` is a trust anchor, as in Connaisseur.
+    /// Every certificate of `host.fulcioCert` is a trust anchor, as in Connaisseur, at any
+    /// time; so is the configured CT log key.
     pub fn new(roots: &[CertificateDer<'_>], ct_log: Option<PublicKey>) -> Result<Self, String> {
-        let anchors = roots
+        Ok(FulcioTrust {
+            authorities: vec![(anchors(roots, "host.fulcioCert")?, Window::ALWAYS)],
+            ct_logs: ct_log.map(LogKeys::single),
+        })
+    }
+
+    /// The certificate authorities of a Sigstore trusted root, each within its window, and
+    /// its CT logs when SCTs are verified.
+    pub fn from_trusted_root(root: &SigstoreTrustedRoot, verify_sct: bool) -> Result<Self, String> {
+        let authorities = root
+            .authorities
             .iter()
-            .enumerate()
-            .map(|(index, root)| {
-                webpki::anchor_from_trusted_cert(root)
-                    .map(|anchor| anchor.to_owned())
-                    .map_err(|e| {
-                        format!(
-                            "host.fulcioCert certificate {} is not usable: {e}",
-                            index + 1
-                        )
-                    })
+            .map(|authority| {
+                Ok((
+                    anchors(&authority.certificates, "trusted root Fulcio authority")?,
+                    authority.valid,
+                ))
             })
             .collect::<Result<Vec<_>, String>>()?;
-        if anchors.is_empty() {
-            return Err("host.fulcioCert holds no certificate".to_owned());
+        if authorities.is_empty() {
+            return Err("the trusted root has no Fulcio certificate authority".to_owned());
         }
-        Ok(FulcioTrust { anchors, ct_log })
+        Ok(FulcioTrust {
+            authorities,
+            ct_logs: verify_sct.then(|| root.ctlogs.clone()),
+        })
+    }
+
+    /// The same authorities with SCTs checked against `ct_logs`.
+    pub fn with_ct_logs(self, ct_logs: LogKeys) -> FulcioTrust {
+        FulcioTrust {
+            ct_logs: Some(ct_logs),
+            ..self
+        }
+    }
+
+    /// The anchors of the authorities trusted at `at`.
+    fn anchors_at(&self, at: u64) -> Vec<TrustAnchor<'static>> {
+        let at = i64::try_from(at).unwrap_or(i64::MAX);
+        self.authorities
+            .iter()
+            .filter(|(_, valid)| valid.contains(at))
+            .flat_map(|(anchors, _)| anchors.iter().cloned())
+            .collect()
     }
 }
 
@@ -116,7 +161,7 @@ impl fmt::Display for KeylessError {
             ),
             KeylessError::Chain { error, at } => write!(
                 f,
-                "certificate is not valid for code signing under the Fulcio roots (host.fulcioCert) at Unix time {at}: {}",
+                "certificate is not valid for code signing under the Fulcio roots (host.fulcioCert or the trusted root) at Unix time {at}: {}",
                 chain_reason(error)
             ),
             KeylessError::Sct(error) => error.fmt(f),
@@ -177,6 +222,7 @@ impl KeylessRoot {
         if intermediates.len() > MAX_CHAIN_CERTIFICATES {
             return Err(KeylessError::TooManyCertificates);
         }
+        let anchors = self.trust.anchors_at(at);
         let end_entity = EndEntityCert::try_from(&leaf_der)
             .map_err(|error| KeylessError::Chain { error, at })?;
         let path = end_entity
@@ -184,7 +230,7 @@ impl KeylessRoot {
                 rustls::crypto::aws_lc_rs::default_provider()
                     .signature_verification_algorithms
                     .all,
-                &self.trust.anchors,
+                &anchors,
                 intermediates,
                 UnixTime::since_unix_epoch(std::time::Duration::from_secs(at)),
                 KeyUsage::required(EKU_CODE_SIGNING),
@@ -196,9 +242,17 @@ impl KeylessRoot {
             what: "signing certificate",
             reason: e.to_string(),
         })?;
-        if let Some(ct_log) = &self.trust.ct_log {
-            sct::verify_embedded(&leaf, path.issuer_spki().as_ref(), ct_log)
-                .map_err(KeylessError::Sct)?;
+        if let Some(ct_logs) = &self.trust.ct_logs {
+            let issuer = path.issuer_spki();
+            let at = i64::try_from(at).unwrap_or(i64::MAX);
+            let mut outcome = Err(SctError::NotVerified);
+            for ct_log in ct_logs.valid_at(at) {
+                outcome = sct::verify_embedded(&leaf, issuer.as_ref(), ct_log);
+                if outcome.is_ok() {
+                    break;
+                }
+            }
+            outcome.map_err(KeylessError::Sct)?;
         }
         let identity =
             CertificateIdentity::of(&leaf).map_err(|reason| KeylessError::Unreadable {
@@ -316,7 +370,7 @@ pub(crate) mod fixtures {
 
     pub(crate) struct TestFulcio {
         pub(crate) root_pem: String,
-        root_der: CertificateDer<'static>,
+        pub(crate) root_der: CertificateDer<'static>,
         pub(crate) intermediate_pem: String,
         intermediate: Issuer<'static, KeyPair>,
         intermediate_spki: Vec<u8>,

@@ -18,6 +18,7 @@ pub mod sct;
 pub mod setup;
 pub mod sigstore_bundle;
 pub mod sigstore_verify;
+pub mod trusted_root;
 pub mod verify;
 
 pub use bundle::{Bundle, BundleError, LogEntry, PUBLIC_GOOD_REKOR_KEY};
@@ -25,6 +26,6 @@ pub use layer::{SignatureLayer, StoredBundle};
 pub use payload::{Claims, PayloadError};
 pub use setup::CosignVerifier;
 pub use verify::{
-    verify, CosignError, CosignPolicy, HostValue, RootEvidence, RootVerifier, SignatureEvidence,
+    verify, CosignError, CosignPolicy, RootEvidence, RootVerifier, SignatureEvidence,
     TransparencyLog, TrustedRoot, Verified,
 };

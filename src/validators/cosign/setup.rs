@@ -1,16 +1,17 @@
 //! From configuration to a ready verifier: which trust roots a rule evaluates, their keys,
 //! the effective threshold and the Rekor key (§5.3 A–D of the Connaisseur spec), and for
-//! keyless roots the Fulcio roots and CT log key, all from the configuration.
+//! keyless roots the Fulcio roots and CT log keys: from the configuration's `host.*`, and for
+//! what it leaves unset from its Sigstore trusted root (`host.trustedRoot`, else the embedded
+//! public-good one).
 
 use std::sync::Arc;
 
-use super::bundle::PUBLIC_GOOD_REKOR_KEY;
 use super::identity::ExpectedIdentity;
 use super::keyless::{FulcioTrust, KeylessRoot};
 use super::layer::{SignatureLayer, StoredBundle};
+use super::trusted_root::{LogKeys, SigstoreTrustedRoot};
 use super::verify::{
-    self, CosignError, CosignPolicy, HostValue, RootVerifier, TransparencyLog, TrustedRoot,
-    Verified,
+    self, CosignError, CosignPolicy, RootVerifier, TransparencyLog, TrustedRoot, Verified,
 };
 use crate::config::{
     resolve_trust_roots, CosignConfig, KeyRef, RuleOptions, TrustRoot, TrustRootMaterial,
@@ -70,11 +71,12 @@ impl CosignVerifier {
             (true, requested) => Some(usize::try_from(requested).unwrap_or(usize::MAX)),
         };
         let transparency_log = if options.verify_in_transparency_log {
-            let key = match &config.rekor_public_key {
-                Some(der) => PublicKey::from_spki_der(der),
-                None => PublicKey::from_pem(PUBLIC_GOOD_REKOR_KEY),
-            };
-            TransparencyLog::Require(key.map_err(CosignError::RekorKey)?)
+            TransparencyLog::Require(match &config.rekor_public_key {
+                Some(der) => {
+                    LogKeys::single(PublicKey::from_spki_der(der).map_err(CosignError::RekorKey)?)
+                }
+                None => sigstore_root(config)?.tlogs.clone(),
+            })
         } else {
             TransparencyLog::Ignore
         };
@@ -158,29 +160,45 @@ fn trusted_root(
     })
 }
 
-/// What keyless roots trust: the Fulcio roots and the CT log key come from `host.*` (without
-/// Sigstore TUF there is nothing to fall back on, so a missing one is named rather than
-/// guessed); the Rekor key is the one every cosign root uses (configured or public-good).
+/// The trusted root for what `host.*` leaves unset: the validator's `host.trustedRoot`, else
+/// the embedded public-good one.
+fn sigstore_root(config: &CosignConfig) -> Result<&SigstoreTrustedRoot, CosignError> {
+    match &config.trusted_root {
+        Some(root) => Ok(root),
+        None => {
+            SigstoreTrustedRoot::public_good().map_err(|e| CosignError::FulcioRoots(e.to_string()))
+        }
+    }
+}
+
+/// What keyless roots trust: the Fulcio roots and the CT log key from `host.*`, each one not
+/// configured from the trusted root (with the windows it gives).
 fn fulcio_trust(
     config: &CosignConfig,
     options: &RuleOptions,
 ) -> Result<Arc<FulcioTrust>, CosignError> {
-    let roots = config
-        .fulcio_roots
-        .as_deref()
-        .ok_or(CosignError::MissingHostValue(HostValue::FulcioCert))?;
-    let ct_log = if options.verify_sct {
-        let der = config
-            .ct_log_public_key
-            .as_ref()
-            .ok_or(CosignError::MissingHostValue(HostValue::CtLogPubkey))?;
-        Some(PublicKey::from_spki_der(der).map_err(CosignError::CtLogKey)?)
-    } else {
-        None
+    let configured_ct_log = match (&config.ct_log_public_key, options.verify_sct) {
+        (Some(der), true) => Some(PublicKey::from_spki_der(der).map_err(CosignError::CtLogKey)?),
+        _ => None,
     };
-    FulcioTrust::new(roots, ct_log)
-        .map(Arc::new)
-        .map_err(CosignError::FulcioRoots)
+    let trust = match (&config.fulcio_roots, configured_ct_log) {
+        (Some(roots), Some(ct_log)) => FulcioTrust::new(roots, Some(ct_log)),
+        (Some(roots), None) if !options.verify_sct => FulcioTrust::new(roots, None),
+        (Some(roots), None) => {
+            let ct_logs = sigstore_root(config)?.ctlogs.clone();
+            FulcioTrust::new(roots, None).map(|trust| trust.with_ct_logs(ct_logs))
+        }
+        (None, configured_ct_log) => {
+            let root = sigstore_root(config)?;
+            FulcioTrust::from_trusted_root(root, options.verify_sct).map(|trust| {
+                match configured_ct_log {
+                    Some(ct_log) => trust.with_ct_logs(LogKeys::single(ct_log)),
+                    None => trust,
+                }
+            })
+        }
+    };
+    trust.map(Arc::new).map_err(CosignError::FulcioRoots)
 }
 
 #[cfg(test)]
@@ -349,10 +367,8 @@ mod tests {
         assert!(
             matches!(error("broken"), Err(e) if e.starts_with("error getting verifiers: trust root broken: invalid public key"))
         );
-        assert_eq!(
-            error("who"),
-            Err("error getting fulcio roots: host.fulcioCert is not configured; keyless trust roots need the Fulcio root certificate(s) there (Sigstore TUF is not supported)".to_owned())
-        );
+        // A keyless root with no host.* values trusts the public-good instance.
+        assert!(error("who").is_ok());
     }
 
     /// A validator `sig` with one keyless root `who`, `host` YAML and the rule's `with`.
@@ -367,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn keyless_roots_need_every_host_value_they_use() {
+    fn keyless_roots_take_what_host_leaves_unset_from_the_trusted_root() {
         let fulcio = super::super::keyless::fixtures::TestFulcio::new();
         let (rekor, ct_log) = (TestSigner::p256(), TestSigner::p256());
         let fulcio_cert = format!("    fulcioCert: |\n{}", indent(&fulcio.root_pem, 6));
@@ -377,30 +393,46 @@ mod tests {
             indent(&ct_log.public_key_pem(), 6)
         );
         let identity = "{issuer: i, subjectRegex: s}";
-        let outcome = |host: &[&str], with: &str| {
+        let trust = |host: &[&str], with: &str| {
             let host = format!("  host:\n{}", host.concat());
-            verifier(&keyless_config(&host, identity, with)).map_err(|e| e.to_string())
+            match verifier(&keyless_config(&host, identity, with)).map(|v| v.roots) {
+                Ok(roots) => match roots.as_slice() {
+                    [TrustedRoot {
+                        verifier: RootVerifier::Keyless(root),
+                        ..
+                    }] => root.trust.clone(),
+                    other => panic!("{other:?}"),
+                },
+                Err(e) => panic!("{e}"),
+            }
         };
         let defaults = "{trustRoot: who}";
-        let missing = |result: Result<CosignVerifier, String>, value: &str| {
-            assert!(
-                matches!(&result, Err(e) if e.contains(&format!("{value} is not configured"))),
-                "{value}: {result:?}"
-            );
-        };
-        missing(outcome(&[&rekor_key, &ct_key], defaults), "host.fulcioCert");
-        // Rekor: the public-good key unless one is configured, as for key roots.
-        assert!(outcome(&[&fulcio_cert, &ct_key], defaults).is_ok());
-        missing(
-            outcome(&[&fulcio_cert, &rekor_key], defaults),
-            "host.ctLogPubkey",
-        );
-        assert!(outcome(&[&fulcio_cert, &rekor_key, &ct_key], defaults).is_ok());
-        assert!(outcome(
-            &[&fulcio_cert],
-            "{trustRoot: who, verifySCT: false, verifyInTransparencyLog: false}"
+        let configured = FulcioTrust::new(
+            std::slice::from_ref(&fulcio.root_der),
+            Some(ct_log.public_key()),
         )
-        .is_ok());
+        .unwrap();
+        assert_eq!(*trust(&[&fulcio_cert, &ct_key], defaults), configured);
+        let public_good = SigstoreTrustedRoot::public_good().unwrap();
+        // Without host.fulcioCert: the public-good authorities (with their windows).
+        assert_eq!(
+            *trust(&[&rekor_key], defaults),
+            FulcioTrust::from_trusted_root(public_good, true).unwrap()
+        );
+        // Without host.ctLogPubkey: the configured roots, the public-good CT logs.
+        assert_eq!(
+            *trust(&[&fulcio_cert, &rekor_key], defaults),
+            FulcioTrust::new(std::slice::from_ref(&fulcio.root_der), None)
+                .unwrap()
+                .with_ct_logs(public_good.ctlogs.clone())
+        );
+        assert_eq!(
+            *trust(
+                &[&fulcio_cert],
+                "{trustRoot: who, verifySCT: false, verifyInTransparencyLog: false}"
+            ),
+            FulcioTrust::new(std::slice::from_ref(&fulcio.root_der), None).unwrap()
+        );
         // Key roots keep working without any of them.
         assert!(verifier(&config(&keys(), "", "{trustRoot: alice}")).is_ok());
     }
@@ -429,21 +461,26 @@ mod tests {
         let keys = keys();
         let rekor = TestSigner::p256();
         let log = |config: &Config| verifier(config).map(|v| v.policy.transparency_log);
-        let public_good = match PublicKey::from_pem(PUBLIC_GOOD_REKOR_KEY) {
+        let public_good = match PublicKey::from_pem(super::super::PUBLIC_GOOD_REKOR_KEY) {
             Ok(key) => key,
             Err(e) => panic!("{e}"),
         };
-        assert_eq!(
-            log(&config(&keys, "", "{trustRoot: alice}")),
-            Ok(TransparencyLog::Require(public_good))
-        );
+        // The public-good trusted root's logs, rekor.sigstore.dev among them.
+        match log(&config(&keys, "", "{trustRoot: alice}")) {
+            Ok(TransparencyLog::Require(logs)) => {
+                assert!(logs.by_id(&public_good.sha256_id()).is_some());
+            }
+            other => panic!("{other:?}"),
+        }
         let custom = format!(
             "  host:\n    rekorPubkey: |\n{}",
             indent(&rekor.public_key_pem(), 6)
         );
         assert_eq!(
             log(&config(&keys, &custom, "{trustRoot: alice}")),
-            Ok(TransparencyLog::Require(rekor.public_key()))
+            Ok(TransparencyLog::Require(LogKeys::single(
+                rekor.public_key()
+            )))
         );
         assert_eq!(
             log(&config(

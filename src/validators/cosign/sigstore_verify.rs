@@ -26,8 +26,8 @@ use super::dsse;
 use super::merkle;
 use super::scheme;
 use super::sigstore_bundle::{Content, SigstoreBundle, TlogEntry, VerificationMaterial};
+use super::trusted_root::LogKeys;
 use super::verify::{RootVerifier, TransparencyLog};
-use crate::crypto::PublicKey;
 
 /// The Rekor entry kind (and version) that records a DSSE envelope.
 const DSSE_KIND: (&str, &str) = ("dsse", "0.0.1");
@@ -67,7 +67,7 @@ pub fn check(
     let signed = dsse::pae(&envelope.payload_type, &envelope.payload);
     let proven = match log {
         TransparencyLog::Ignore => None,
-        TransparencyLog::Require(rekor_key) => Some(prove(bundle, rekor_key)?),
+        TransparencyLog::Require(logs) => Some(prove(bundle, logs)?),
     };
     let signer = match (verifier, &bundle.material) {
         (RootVerifier::Key(key), VerificationMaterial::PublicKeyHint(_)) => {
@@ -130,10 +130,10 @@ pub fn check(
 }
 
 /// The first of the bundle's entries whose inclusion in the configured log is proven.
-fn prove<'a>(bundle: &'a SigstoreBundle, rekor_key: &PublicKey) -> Result<ProvenEntry<'a>, String> {
+fn prove<'a>(bundle: &'a SigstoreBundle, logs: &LogKeys) -> Result<ProvenEntry<'a>, String> {
     let mut first_problem = None;
     for entry in &bundle.tlog_entries {
-        match prove_entry(entry, rekor_key) {
+        match prove_entry(entry, logs) {
             Ok(proven) => return Ok(proven),
             Err(problem) => {
                 first_problem.get_or_insert(problem);
@@ -145,13 +145,18 @@ fn prove<'a>(bundle: &'a SigstoreBundle, rekor_key: &PublicKey) -> Result<Proven
     }))
 }
 
-fn prove_entry<'a>(entry: &'a TlogEntry, rekor_key: &PublicKey) -> Result<ProvenEntry<'a>, String> {
+fn prove_entry<'a>(entry: &'a TlogEntry, logs: &LogKeys) -> Result<ProvenEntry<'a>, String> {
     let log_id = hex(&entry.log_id);
-    if !log_id.eq_ignore_ascii_case(&rekor_key.sha256_id()) {
+    let log = logs.by_id(&log_id).ok_or_else(|| {
+        format!("log entry is from log {log_id}, which is not the configured Rekor key's log")
+    })?;
+    if !log.valid.contains(entry.integrated_time) {
         return Err(format!(
-            "log entry is from log {log_id}, which is not the configured Rekor key's log"
+            "the key of log {log_id} is not valid at the entry's integrated time (Unix time {}) in the trusted root",
+            entry.integrated_time
         ));
     }
+    let rekor_key = &log.key;
     if (entry.kind.as_str(), entry.kind_version.as_str()) != DSSE_KIND {
         return Err(format!(
             "log entry of kind {:?} version {:?}: a DSSE signature is logged as {} {}",

@@ -21,6 +21,7 @@ use super::payload::{self, Claims, PayloadError};
 use super::scheme;
 use super::sigstore_bundle::SigstoreBundle;
 use super::sigstore_verify;
+use super::trusted_root::LogKeys;
 use crate::config::TrustRootError;
 use crate::crypto::{KeyError, PublicKey};
 
@@ -49,8 +50,9 @@ pub enum RootVerifier {
 pub enum TransparencyLog {
     /// `verifyInTransparencyLog: false`: bundles are ignored.
     Ignore,
-    /// Every signature needs a Rekor bundle verifying under this key.
-    Require(PublicKey),
+    /// Every signature needs a log entry made by one of these logs (each trusted within
+    /// its window).
+    Require(LogKeys),
 }
 
 /// What the rule asks for beyond a valid signature.
@@ -110,10 +112,8 @@ pub enum CosignError {
     RekorKey(KeyError),
     /// `host.ctLogPubkey` is not a usable key.
     CtLogKey(KeyError),
-    /// `host.fulcioCert` cannot be used as trust anchors.
+    /// `host.fulcioCert` (or the trusted root's authorities) cannot be used as trust anchors.
     FulcioRoots(String),
-    /// A keyless root is evaluated but a `host.*` value it needs is not configured.
-    MissingHostValue(HostValue),
     ThresholdNotReached {
         found: usize,
         threshold: usize,
@@ -142,12 +142,6 @@ impl fmt::Display for CosignError {
                 "error setting up cosign options: error getting ct log public keys: {error}"
             ),
             CosignError::FulcioRoots(reason) => write!(f, "error getting fulcio roots: {reason}"),
-            CosignError::MissingHostValue(HostValue::FulcioCert) => f.write_str(
-                "error getting fulcio roots: host.fulcioCert is not configured; keyless trust roots need the Fulcio root certificate(s) there (Sigstore TUF is not supported)",
-            ),
-            CosignError::MissingHostValue(HostValue::CtLogPubkey) => f.write_str(
-                "error setting up cosign options: error getting ct log public keys: host.ctLogPubkey is not configured; keyless trust roots need the CT log public key there to check the certificates' SCTs, or verifySCT: false (Sigstore TUF is not supported)",
-            ),
             CosignError::ThresholdNotReached { found, threshold } => {
                 write!(f, "validation threshold not reached ({found}/{threshold})")
             }
@@ -162,13 +156,6 @@ impl fmt::Display for CosignError {
 }
 
 impl std::error::Error for CosignError {}
-
-/// A `host.*` value of the cosign validator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostValue {
-    FulcioCert,
-    CtLogPubkey,
-}
 
 /// One signature of either storage, with what can be known about it before a root is tried.
 enum Candidate<'a> {
@@ -250,10 +237,10 @@ impl<'a> LayerCandidate<'a> {
             .map_err(|e| format!("signature annotation is not base64: {e}"));
         let log_entry = match log {
             TransparencyLog::Ignore => None,
-            TransparencyLog::Require(rekor_key) => Some(match &layer.bundle {
+            TransparencyLog::Require(logs) => Some(match &layer.bundle {
                 None => Err(LogProblem::NoBundle),
                 Some(json) => Bundle::parse(json)
-                    .and_then(|bundle| bundle.verify(rekor_key))
+                    .and_then(|bundle| bundle.verify_with(logs))
                     .map_err(LogProblem::Bundle),
             }),
         };
@@ -479,7 +466,7 @@ mod tests {
             threshold: None,
             required: Vec::new(),
             transparency_log: match rekor {
-                Some(rekor) => TransparencyLog::Require(rekor.public_key()),
+                Some(rekor) => TransparencyLog::Require(LogKeys::single(rekor.public_key())),
                 None => TransparencyLog::Ignore,
             },
         }
