@@ -510,3 +510,94 @@ fn an_independent_verifier_agrees_on_the_bundles_made_here() {
     let other = registry.push_image(REPOSITORY, "cross-other", "cross-other");
     assert!(independently_verified(&dir, &trust, &signed, &other.digest).is_err());
 }
+
+/// The real bundle scripts/test fetches: the `sigstore` crate's test data, a cosign 3
+/// signature of a kubewarden image made in GitHub Actions on 2026-04-09 against the
+/// public-good instance.
+const REAL_DIGEST: &str = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
+const REAL_IDENTITY: &str = "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0";
+
+fn real_bundle() -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/sigstore-fixtures/bundle_v03.json");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: scripts/test fetches it (the sigstore crate's test data)",
+            path.display()
+        )
+    })
+}
+
+/// A keyless root for `subject` from GitHub Actions, with no `host.*`: the embedded
+/// public-good trusted root.
+fn public_good_verifier(subject: &str) -> tastevin::validators::cosign::CosignVerifier {
+    use tastevin::config::ValidatorKind;
+    let yaml = format!(
+        "validators:\n  - name: sig\n    type: cosign\n    trustRoots:\n      - name: ci\n        keyless:\n          issuer: https://token.actions.githubusercontent.com\n          subject: {subject}\npolicy:\n  - pattern: \"*\"\n    validator: sig\n    with: {{trustRoot: ci}}\n"
+    );
+    let config = Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{e:?}"));
+    let rule = config.rules().first().expect("a rule");
+    match config.validator("sig").map(|v| &v.kind) {
+        Some(ValidatorKind::Cosign(cosign)) => {
+            tastevin::validators::cosign::CosignVerifier::from_config("sig", cosign, &rule.with)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+        other => panic!("not a cosign validator: {other:?}"),
+    }
+}
+
+#[test]
+fn a_real_public_good_bundle_verifies_offline_against_the_embedded_trusted_root() {
+    use tastevin::validators::cosign::StoredBundle;
+    let stored = |bytes: Vec<u8>| StoredBundle {
+        manifest_digest: "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            .to_owned(),
+        bytes,
+    };
+    let real = real_bundle();
+    let verifier = public_good_verifier(REAL_IDENTITY);
+    let verified = verifier
+        .verify(&[], &[stored(real.clone())], REAL_DIGEST)
+        .unwrap_or_else(|e| panic!("the real bundle does not verify: {e}"));
+    assert_eq!(verified.digest, REAL_DIGEST);
+
+    // Not for another image.
+    let other = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let refused = verifier
+        .verify(&[], &[stored(real.clone())], other)
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("no subject with the image's digest"),
+        "{refused}"
+    );
+    // Not for another identity.
+    let elsewhere = public_good_verifier(
+        "https://github.com/evil/evil/.github/workflows/x.yml@refs/heads/main",
+    );
+    let refused = elsewhere
+        .verify(&[], &[stored(real.clone())], REAL_DIGEST)
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("none of the expected identities matched"),
+        "{refused}"
+    );
+    // Not with a flipped bit in the log's inclusion proof.
+    let mut bundle: serde_json::Value = serde_json::from_slice(&real).expect("bundle JSON");
+    let entry = &mut bundle["verificationMaterial"]["tlogEntries"][0];
+    let hashes = entry["inclusionProof"]["hashes"]
+        .as_array_mut()
+        .expect("hashes");
+    let first = hashes[0].as_str().expect("hash").to_owned();
+    let mut decoded =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, first).expect("base64");
+    decoded[0] ^= 1;
+    hashes[0] = base64_of(&decoded).into();
+    let refused = verifier
+        .verify(&[], &[stored(bundle.to_string().into_bytes())], REAL_DIGEST)
+        .unwrap_err();
+    assert!(refused.to_string().contains("inclusion"), "{refused}");
+}
