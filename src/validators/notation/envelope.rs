@@ -128,8 +128,9 @@ pub struct Envelope {
     pub expiry: Option<SystemTime>,
     /// `x5c`: the signing certificate first, then intermediates and the root.
     pub chain: Vec<CertificateDer<'static>>,
-    /// Whether the unprotected header carries an RFC 3161 timestamp countersignature.
-    pub has_timestamp: bool,
+    /// `io.cncf.notary.timestampSignature`: an RFC 3161 time-stamp token (DER) over the
+    /// signature, as found (unsigned, so verified before any use).
+    pub timestamp_token: Option<Vec<u8>>,
     pub target: TargetArtifact,
     signing_input: Vec<u8>,
     signature: Vec<u8>,
@@ -152,6 +153,14 @@ impl Envelope {
             .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
         let signature = decode_url(&raw.signature, "signature")?;
         let chain = decode_chain(&raw.header.x5c)?;
+        let timestamp_token = match &raw.header.timestamp_signature {
+            Some(text) => Some(STANDARD.decode(text).map_err(|e| {
+                EnvelopeError::Malformed(format!(
+                    "io.cncf.notary.timestampSignature is not base64: {e}"
+                ))
+            })?),
+            None => None,
+        };
         let mut signing_input = Vec::with_capacity(raw.protected.len() + 1 + raw.payload.len());
         signing_input.extend_from_slice(raw.protected.as_bytes());
         signing_input.push(b'.');
@@ -163,8 +172,7 @@ impl Envelope {
             authentic_signing_time: headers.authentic_signing_time,
             expiry: headers.expiry,
             chain,
-            has_timestamp: raw.header.timestamp_signature.is_some()
-                || raw.header.legacy_timestamp.is_some(),
+            timestamp_token,
             target: TargetArtifact {
                 media_type: payload.target_artifact.media_type,
                 digest: payload.target_artifact.digest,
@@ -261,10 +269,7 @@ struct RawEnvelope {
 struct RawUnprotected {
     x5c: Vec<String>,
     #[serde(rename = "io.cncf.notary.timestampSignature")]
-    timestamp_signature: Option<Value>,
-    /// The name an early draft of the specification used.
-    #[serde(rename = "io.cncf.notary.timestamp")]
-    legacy_timestamp: Option<Value>,
+    timestamp_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -474,7 +479,7 @@ mod tests {
         assert_eq!(parsed.expiry, None);
         assert_eq!(parsed.chain.len(), 2);
         assert_eq!(parsed.chain[0].as_ref(), b"leaf");
-        assert!(!parsed.has_timestamp);
+        assert!(parsed.timestamp_token.is_none());
         assert_eq!(parsed.target.digest, DIGEST);
         assert_eq!(parsed.target.size, 7);
         assert_eq!(parsed.signature(), b"sig");
@@ -561,7 +566,13 @@ mod tests {
         let mut raw: Value = serde_json::from_slice(&envelope(&protected(), &[b"c"])).unwrap();
         raw["header"]["io.cncf.notary.timestampSignature"] = json!("AAAA");
         let parsed = Envelope::parse(raw.to_string().as_bytes()).unwrap();
-        assert!(parsed.has_timestamp);
+        assert_eq!(parsed.timestamp_token, Some(vec![0, 0, 0]));
+        raw["header"]["io.cncf.notary.timestampSignature"] = json!("not base64!");
+        let broken = serde_json::to_vec(&raw).unwrap();
+        assert!(matches!(
+            Envelope::parse(&broken),
+            Err(EnvelopeError::Malformed(m)) if m.contains("timestampSignature is not base64")
+        ));
     }
 
     #[test]
