@@ -20,10 +20,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use cms::cert::CertificateChoices;
-use cms::content_info::ContentInfo;
+use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Decode, Encode, Sequence};
+use der::{Decode, Encode, Sequence, Tagged};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{anchor_from_trusted_cert, EndEntityCert, KeyUsage, ALL_VERIFICATION_ALGS};
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectKeyIdentifier};
@@ -52,7 +52,6 @@ const ID_SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.8
 const ID_SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
 const ID_SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
 const ID_RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const ID_ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ID_ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const ID_ECDSA_WITH_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
@@ -77,6 +76,8 @@ pub struct Timestamp {
     pub time: SystemTime,
     /// `TSTInfo.accuracy` (one second under the baseline policy when absent, else zero).
     pub accuracy: Duration,
+    /// `time + accuracy`, checked to be representable when the token was read.
+    latest: SystemTime,
     /// The TSA root the signer chains to.
     pub root: String,
     /// The TSA's certificates as the token carries them, signer first.
@@ -91,7 +92,7 @@ impl Timestamp {
 
     /// The latest time the stamp can mean.
     pub fn latest(&self) -> SystemTime {
-        self.time + self.accuracy
+        self.latest
     }
 }
 
@@ -173,6 +174,14 @@ pub fn verify(
         .content
         .decode_as::<SignedData>()
         .map_err(|e| malformed("SignedData", e))?;
+    // RFC 5652 §5.1: version 3 when the content is not id-data. Nothing signs these outer
+    // fields, so they are held to the one value they may have.
+    if signed_data.version != CmsVersion::V3 {
+        return Err(TimestampError::Malformed(format!(
+            "SignedData version {:?} is not 3",
+            signed_data.version
+        )));
+    }
     let encapsulated = &signed_data.encap_content_info;
     if encapsulated.econtent_type != ID_CT_TST_INFO {
         return Err(TimestampError::Malformed(format!(
@@ -190,7 +199,7 @@ pub fn verify(
     let tst = TstInfo::from_der(tst_der).map_err(|e| malformed("TSTInfo", e))?;
 
     let imprint = &tst.message_imprint;
-    let imprint_algorithm = digest_algorithm(&imprint.hash_algorithm.oid).ok_or_else(|| {
+    let imprint_algorithm = hash_algorithm(&imprint.hash_algorithm).ok_or_else(|| {
         TimestampError::Malformed(format!(
             "message imprint hash {} is not SHA-256, SHA-384 or SHA-512",
             imprint.hash_algorithm.oid
@@ -202,6 +211,37 @@ pub fn verify(
 
     let certificates = certificates(&signed_data)?;
     let signer = only_signer(&signed_data)?;
+    if let Some(odd) = signed_data
+        .digest_algorithms
+        .iter()
+        .find(|algorithm| hash_algorithm(algorithm).is_none())
+    {
+        return Err(TimestampError::Malformed(format!(
+            "digest algorithm {} (with these parameters) is not SHA-256, SHA-384 or SHA-512",
+            odd.oid
+        )));
+    }
+    // RFC 5652 §5.3: version 1 with an issuer and serial number, 3 with a key identifier.
+    let signer_version = match signer.sid {
+        SignerIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V1,
+        SignerIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V3,
+    };
+    if signer.version != signer_version {
+        return Err(TimestampError::Malformed(format!(
+            "SignerInfo version {:?} does not fit its signer identifier",
+            signer.version
+        )));
+    }
+    if !signed_data
+        .digest_algorithms
+        .iter()
+        .any(|algorithm| algorithm.oid == signer.digest_alg.oid)
+    {
+        return Err(TimestampError::Malformed(format!(
+            "the signer's digest algorithm {} is not among the SignedData's",
+            signer.digest_alg.oid
+        )));
+    }
     let (signer_cert, signer_der) = certificates
         .iter()
         .find(|(cert, _)| identifies(&signer.sid, cert))
@@ -214,7 +254,10 @@ pub fn verify(
     check_signature(signer, signer_cert)?;
 
     let time = tst.gen_time.to_system_time();
-    let accuracy = accuracy(&tst);
+    let accuracy = accuracy(&tst)?;
+    let latest = time.checked_add(accuracy).ok_or_else(|| {
+        TimestampError::Malformed(format!("accuracy of {} s is too large", accuracy.as_secs()))
+    })?;
     let rest: Vec<CertificateDer<'static>> = certificates
         .iter()
         .filter(|(_, der)| der != signer_der)
@@ -227,6 +270,7 @@ pub fn verify(
     Ok(Timestamp {
         time,
         accuracy,
+        latest,
         root: root.to_string(),
         chain,
     })
@@ -334,7 +378,7 @@ fn check_signed_attributes(
             "the signed content type is {content_type}, not TSTInfo"
         )));
     }
-    let digest_alg = digest_algorithm(&signer.digest_alg.oid).ok_or_else(|| {
+    let digest_alg = hash_algorithm(&signer.digest_alg).ok_or_else(|| {
         TimestampError::Signature(format!(
             "digest algorithm {} is not SHA-256, SHA-384 or SHA-512",
             signer.digest_alg.oid
@@ -359,7 +403,11 @@ fn check_signed_attributes(
         .hash_algorithm
         .as_ref()
         .map_or(ID_SHA256, |algorithm| algorithm.oid);
-    let hash = digest_algorithm(&hash_oid).ok_or_else(|| {
+    let hash = match &first.hash_algorithm {
+        Some(algorithm) => hash_algorithm(algorithm),
+        None => Some(&digest::SHA256),
+    }
+    .ok_or_else(|| {
         TimestampError::Signature(format!(
             "signing-certificate-v2 hash {hash_oid} unsupported"
         ))
@@ -492,20 +540,41 @@ fn valid_at(cert: &CertificateDer<'static>, at: SystemTime) -> bool {
     })
 }
 
-fn accuracy(tst: &TstInfo) -> Duration {
-    match &tst.accuracy {
-        Some(accuracy) => {
-            Duration::from_secs(accuracy.seconds.unwrap_or(0))
-                + Duration::from_millis(accuracy.millis.map_or(0, |m| m.max(0) as u64))
-                + Duration::from_micros(accuracy.micros.map_or(0, |m| m.max(0) as u64))
+/// `TSTInfo.accuracy`; millis and micros are `INTEGER (1..999)` (RFC 3161 §2.4.2).
+fn accuracy(tst: &TstInfo) -> Result<Duration, TimestampError> {
+    let Some(accuracy) = &tst.accuracy else {
+        return Ok(if tst.policy == BASELINE_POLICY {
+            Duration::from_secs(1)
+        } else {
+            Duration::ZERO
+        });
+    };
+    let fraction = |value: Option<i16>, name: &str| -> Result<u64, TimestampError> {
+        match value {
+            None => Ok(0),
+            Some(v @ 1..=999) => Ok(v.unsigned_abs().into()),
+            Some(v) => Err(TimestampError::Malformed(format!(
+                "accuracy {name} {v} is outside 1..999"
+            ))),
         }
-        None if tst.policy == BASELINE_POLICY => Duration::from_secs(1),
-        None => Duration::ZERO,
-    }
+    };
+    let millis = fraction(accuracy.millis, "millis")?;
+    let micros = fraction(accuracy.micros, "micros")?;
+    Ok(Duration::from_secs(accuracy.seconds.unwrap_or(0))
+        .saturating_add(Duration::from_millis(millis))
+        .saturating_add(Duration::from_micros(micros)))
 }
 
-fn digest_algorithm(oid: &ObjectIdentifier) -> Option<&'static digest::Algorithm> {
-    match *oid {
+/// A SHA-2 hash named by `algorithm`, whose parameters are absent or NULL (RFC 5754 §2).
+fn hash_algorithm(algorithm: &AlgorithmIdentifierOwned) -> Option<&'static digest::Algorithm> {
+    let parameters_ok = algorithm
+        .parameters
+        .as_ref()
+        .is_none_or(|p| p.tag() == der::Tag::Null && p.value().is_empty());
+    if !parameters_ok {
+        return None;
+    }
+    match algorithm.oid {
         ID_SHA256 => Some(&digest::SHA256),
         ID_SHA384 => Some(&digest::SHA384),
         ID_SHA512 => Some(&digest::SHA512),
@@ -525,6 +594,7 @@ fn verification_algorithm(
         ID_SHA512 => 512,
         _ => return None,
     };
+    // RFC 3370 §3.2 allows rsaEncryption in place of the sha*WithRSAEncryption names.
     let rsa_pkcs1 = matches!(
         (*signature_oid, digest),
         (ID_RSA_ENCRYPTION, _)
@@ -534,10 +604,7 @@ fn verification_algorithm(
     );
     let ecdsa = matches!(
         (*signature_oid, digest),
-        (ID_EC_PUBLIC_KEY, _)
-            | (ID_ECDSA_WITH_SHA256, 256)
-            | (ID_ECDSA_WITH_SHA384, 384)
-            | (ID_ECDSA_WITH_SHA512, 512)
+        (ID_ECDSA_WITH_SHA256, 256) | (ID_ECDSA_WITH_SHA384, 384) | (ID_ECDSA_WITH_SHA512, 512)
     );
     let algorithm: &'static dyn VerificationAlgorithm = match (kind, digest) {
         (KeyKind::Rsa { .. }, 256) if rsa_pkcs1 => &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -560,4 +627,267 @@ fn verification_algorithm(
         _ => return None,
     };
     Some(algorithm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cms::signed_data::SignerInfos;
+    use der::asn1::SetOfVec;
+    use der::Any;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    const STAMPED: &[u8] = b"the signature a countersignature stamps";
+
+    /// A self-signed TSA certificate (critical, sole time-stamping EKU) and a token over
+    /// [`STAMPED`] from `openssl ts`, in a fresh temporary directory.
+    struct Fixture {
+        token: Vec<u8>,
+        root: CertificateDer<'static>,
+    }
+
+    fn openssl(dir: &PathBuf, args: &[&str]) {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn fixture(ext: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!(
+            "tastevin-tst-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data.bin"), STAMPED).unwrap();
+        std::fs::write(dir.join("ts.cnf"), format!(
+            "[tsa]\nserial = serial\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256\ness_cert_id_alg = sha256\n{ext}"
+        )).unwrap();
+        std::fs::write(dir.join("serial"), "01\n").unwrap();
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "tsa.key",
+                "-out",
+                "tsa.crt",
+                "-subj",
+                "/CN=unit TSA",
+                "-days",
+                "30",
+                "-addext",
+                "extendedKeyUsage=critical,timeStamping",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "ts", "-query", "-data", "data.bin", "-sha256", "-cert", "-out", "q.tsq",
+            ],
+        );
+        openssl(
+            &dir,
+            &[
+                "ts",
+                "-reply",
+                "-config",
+                "ts.cnf",
+                "-section",
+                "tsa",
+                "-queryfile",
+                "q.tsq",
+                "-inkey",
+                "tsa.key",
+                "-signer",
+                "tsa.crt",
+                "-token_out",
+                "-out",
+                "t.der",
+            ],
+        );
+        let token = std::fs::read(dir.join("t.der")).unwrap();
+        let pem = std::fs::read(dir.join("tsa.crt")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        use rustls_pki_types::pem::PemObject;
+        let root = CertificateDer::from_pem_slice(&pem).unwrap().into_owned();
+        Fixture { token, root }
+    }
+
+    fn check(fixture: &Fixture, token: &[u8]) -> Result<Timestamp, TimestampError> {
+        let roots = [TsaRoot {
+            name: "unit",
+            der: &fixture.root,
+        }];
+        verify(token, STAMPED, &roots)
+    }
+
+    /// `token` with its `SignedData` changed by `edit`, re-encoded.
+    fn edited(token: &[u8], edit: impl FnOnce(&mut SignedData)) -> Vec<u8> {
+        let mut info = ContentInfo::from_der(token).unwrap();
+        let mut signed_data = info.content.decode_as::<SignedData>().unwrap();
+        edit(&mut signed_data);
+        info.content = Any::encode_from(&signed_data).unwrap();
+        info.to_der().unwrap()
+    }
+
+    fn malformed(result: Result<Timestamp, TimestampError>, reason: &str) {
+        match result {
+            Err(TimestampError::Malformed(m)) => assert!(m.contains(reason), "{m}"),
+            other => panic!("expected Malformed({reason:?}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_from_a_self_signed_tsa_root_verifies_with_its_accuracy() {
+        let fixture = fixture("accuracy = secs:2, millisecs:250\n");
+        let stamp = check(&fixture, &fixture.token).unwrap();
+        assert_eq!(stamp.root, "unit");
+        assert_eq!(stamp.accuracy, Duration::from_millis(2250));
+        assert_eq!(stamp.latest(), stamp.time + Duration::from_millis(2250));
+        assert_eq!(stamp.earliest(), stamp.time - Duration::from_millis(2250));
+        let age = SystemTime::now().duration_since(stamp.earliest()).unwrap();
+        assert!(age < Duration::from_secs(120), "stamped {age:?} ago");
+        assert_eq!(stamp.chain, vec![fixture.root.clone()]);
+        // Another root, or none, is not trusted.
+        assert!(matches!(
+            verify(&fixture.token, STAMPED, &[]),
+            Err(TimestampError::Untrusted(m)) if m.contains("no TSA root")
+        ));
+        assert_eq!(
+            verify(&fixture.token, b"other bytes", &[]),
+            Err(TimestampError::ImprintMismatch)
+        );
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_an_error_not_a_panic() {
+        let fixture = fixture("");
+        let token = &fixture.token;
+        for len in 0..token.len() {
+            assert!(
+                check(&fixture, &token[..len]).is_err(),
+                "truncated to {len}"
+            );
+        }
+        for at in 0..token.len() {
+            let mut flipped = token.clone();
+            flipped[at] ^= 0x01;
+            // Some flips land in unsigned parts (e.g. certificate fields the signature does
+            // not cover but the chain check then refuses); none may pass unnoticed or panic.
+            if let Ok(stamp) = check(&fixture, &flipped) {
+                panic!("byte {at} flipped and still verified: {stamp:?}");
+            }
+        }
+        malformed(check(&fixture, &[0x30, 0x00]), "ContentInfo");
+        let mut large = token.clone();
+        large.resize(MAX_TOKEN_BYTES + 1, 0);
+        assert_eq!(
+            check(&fixture, &large),
+            Err(TimestampError::TooLarge(MAX_TOKEN_BYTES + 1))
+        );
+    }
+
+    #[test]
+    fn wrong_content_types_are_refused() {
+        let fixture = fixture("");
+        let mut info = ContentInfo::from_der(&fixture.token).unwrap();
+        info.content_type = ID_CT_TST_INFO;
+        malformed(
+            check(&fixture, &info.to_der().unwrap()),
+            "is not SignedData",
+        );
+        let other = edited(&fixture.token, |sd| {
+            sd.encap_content_info.econtent_type = ID_SIGNED_DATA;
+        });
+        malformed(check(&fixture, &other), "is not TSTInfo");
+        let detached = edited(&fixture.token, |sd| sd.encap_content_info.econtent = None);
+        malformed(check(&fixture, &detached), "no TSTInfo content");
+    }
+
+    #[test]
+    fn two_signers_or_none_are_refused() {
+        let fixture = fixture("");
+        let doubled = edited(&fixture.token, |sd| {
+            let mut second = sd.signer_infos.0.get(0).unwrap().clone();
+            let mut signature = second.signature.as_bytes().to_vec();
+            signature[0] ^= 1;
+            second.signature = OctetString::new(signature).unwrap();
+            sd.signer_infos.0.insert(second).unwrap();
+        });
+        assert_eq!(
+            check(&fixture, &doubled),
+            Err(TimestampError::Signature(
+                "more than one signer".to_string()
+            ))
+        );
+        let none = edited(&fixture.token, |sd| {
+            sd.signer_infos = SignerInfos(SetOfVec::new());
+        });
+        assert_eq!(
+            check(&fixture, &none),
+            Err(TimestampError::Signature("no signer".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_token_without_the_tsa_certificate_is_refused() {
+        let fixture = fixture("");
+        let bare = edited(&fixture.token, |sd| sd.certificates = None);
+        assert!(matches!(
+            check(&fixture, &bare),
+            Err(TimestampError::Signature(m)) if m.contains("does not carry the TSA's certificate")
+        ));
+    }
+
+    #[test]
+    fn accuracy_fractions_outside_1_to_999_are_malformed() {
+        let fixture = fixture("");
+        let mut tst = {
+            let info = ContentInfo::from_der(&fixture.token).unwrap();
+            let sd = info.content.decode_as::<SignedData>().unwrap();
+            let content = sd.encap_content_info.econtent.unwrap();
+            TstInfo::from_der(content.decode_as::<OctetString>().unwrap().as_bytes()).unwrap()
+        };
+        tst.accuracy = Some(x509_tsp::Accuracy {
+            seconds: None,
+            millis: Some(1000),
+            micros: None,
+        });
+        malformed(accuracy(&tst).map(|_| unreachable_stamp()), "millis 1000");
+        tst.accuracy = Some(x509_tsp::Accuracy {
+            seconds: Some(u64::MAX),
+            millis: Some(999),
+            micros: Some(999),
+        });
+        assert!(accuracy(&tst).is_ok(), "saturates, never overflows");
+    }
+
+    /// Stands in for a stamp where only the error of a helper is looked at.
+    fn unreachable_stamp() -> Timestamp {
+        Timestamp {
+            time: UNIX_EPOCH,
+            accuracy: Duration::ZERO,
+            latest: UNIX_EPOCH,
+            root: String::new(),
+            chain: Vec::new(),
+        }
+    }
 }
