@@ -13,12 +13,14 @@ pub mod kube_api;
 pub mod metrics;
 pub mod notary;
 pub mod notary_proxy;
+pub mod notation;
 pub mod procfs;
 pub mod receiver;
 pub mod redis;
 pub mod registry;
 pub mod requests;
 pub mod squid;
+pub mod tsa;
 pub mod tuf_resign;
 
 use std::fs;

@@ -88,9 +88,23 @@ impl Tsa {
         openssl(
             path,
             &[
-                "x509", "-req", "-in", "tsa.csr", "-CA", "root.crt", "-CAkey", "root.key",
-                "-CAcreateserial", "-out", "tsa.crt", "-days", "365", "-extfile", "ext.cnf",
-                "-extensions", "tsa_ext",
+                "x509",
+                "-req",
+                "-in",
+                "tsa.csr",
+                "-CA",
+                "root.crt",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-out",
+                "tsa.crt",
+                "-days",
+                "365",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "tsa_ext",
             ],
         );
         let root_pem = fs::read_to_string(path.join("root.crt")).expect("read root.crt");
@@ -105,21 +119,44 @@ impl Tsa {
         let flag = format!("-{digest}");
         openssl(
             path,
-            &["ts", "-query", "-data", "data.bin", &flag, "-cert", "-out", "q.tsq"],
+            &[
+                "ts", "-query", "-data", "data.bin", &flag, "-cert", "-out", "q.tsq",
+            ],
         );
         openssl(
             path,
             &[
-                "ts", "-reply", "-config", "ts.cnf", "-section", "tsa_config", "-queryfile",
-                "q.tsq", "-inkey", "tsa.key", "-signer", "tsa.crt", "-token_out", "-out",
+                "ts",
+                "-reply",
+                "-config",
+                "ts.cnf",
+                "-section",
+                "tsa_config",
+                "-queryfile",
+                "q.tsq",
+                "-inkey",
+                "tsa.key",
+                "-signer",
+                "tsa.crt",
+                "-token_out",
+                "-out",
                 "token.der",
             ],
         );
         openssl(
             path,
             &[
-                "ts", "-verify", "-data", "data.bin", "-in", "token.der", "-token_in",
-                "-CAfile", "root.crt", "-untrusted", "tsa.crt",
+                "ts",
+                "-verify",
+                "-data",
+                "data.bin",
+                "-in",
+                "token.der",
+                "-token_in",
+                "-CAfile",
+                "root.crt",
+                "-untrusted",
+                "tsa.crt",
             ],
         );
         fs::read(path.join("token.der")).expect("read token")
