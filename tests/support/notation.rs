@@ -84,7 +84,8 @@ impl Signer {
     }
 
     /// As [`Signer::with_ca`], with the leaf valid from `not_before` to `not_after` (whole
-    /// days, UTC midnight) and envelopes claiming a signing time in its middle.
+    /// days, UTC midnight) and envelopes claiming a signing time in its middle, or now if
+    /// that is earlier (a signer does not claim the future).
     pub fn with_leaf_validity(not_before: SystemTime, not_after: SystemTime) -> Signer {
         let now = SystemTime::now();
         let ca_key = KeyPair::generate().expect("CA key");
@@ -109,7 +110,7 @@ impl Signer {
             root_pem: ca.pem(),
             chain: vec![leaf.der().to_vec(), ca.der().to_vec()],
             pkcs8: leaf_key.serialize_der(),
-            signing_time: middle,
+            signing_time: middle.min(now),
         }
     }
 
