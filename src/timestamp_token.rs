@@ -198,17 +198,6 @@ pub fn verify(
     let tst_der = tst_der.as_bytes();
     let tst = TstInfo::from_der(tst_der).map_err(|e| malformed("TSTInfo", e))?;
 
-    let imprint = &tst.message_imprint;
-    let imprint_algorithm = hash_algorithm(&imprint.hash_algorithm).ok_or_else(|| {
-        TimestampError::Malformed(format!(
-            "message imprint hash {} is not SHA-256, SHA-384 or SHA-512",
-            imprint.hash_algorithm.oid
-        ))
-    })?;
-    if digest::digest(imprint_algorithm, stamped).as_ref() != imprint.hashed_message.as_bytes() {
-        return Err(TimestampError::ImprintMismatch);
-    }
-
     let certificates = certificates(&signed_data)?;
     let signer = only_signer(&signed_data)?;
     if let Some(odd) = signed_data
@@ -252,6 +241,17 @@ pub fn verify(
         })?;
     check_signed_attributes(signer, tst_der, signer_der)?;
     check_signature(signer, signer_cert)?;
+    // After the signature, so that a fuzzer reaches every check before it.
+    let imprint = &tst.message_imprint;
+    let imprint_algorithm = hash_algorithm(&imprint.hash_algorithm).ok_or_else(|| {
+        TimestampError::Malformed(format!(
+            "message imprint hash {} is not SHA-256, SHA-384 or SHA-512",
+            imprint.hash_algorithm.oid
+        ))
+    })?;
+    if digest::digest(imprint_algorithm, stamped).as_ref() != imprint.hashed_message.as_bytes() {
+        return Err(TimestampError::ImprintMismatch);
+    }
 
     let time = tst.gen_time.to_system_time();
     let accuracy = accuracy(&tst)?;
