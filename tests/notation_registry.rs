@@ -14,7 +14,7 @@ use tastevin::config::Config;
 use tastevin::registry::manifest::{DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 use support::decision::{decide_on, engine, Decided};
-use support::notation::{signature_bytes, with_timestamp, Signer};
+use support::notation::{cose_bytes, signature_bytes, with_timestamp, Signer};
 use support::registry::{Mode, PushedImage, Registry};
 use support::tsa::Tsa;
 
@@ -239,18 +239,45 @@ fn a_signature_of_another_image_is_denied() {
 }
 
 #[test]
-fn cose_envelopes_are_denied_with_a_clear_message() {
+fn cose_envelopes_are_verified_and_pinned() {
     let registry = Registry::start(Mode::Tls);
     let alice = Signer::with_ca();
     let pushed = registry.push_image(REPOSITORY, "cose", "cose");
-    push_signature(&registry, &pushed, b"\xd2\x84", "application/cose");
+    let envelope = cose_bytes(alice.cose_sign1(&target_of(&pushed)), None);
+    push_signature(&registry, &pushed, &envelope, "application/cose");
     let image = format!("{}/{REPOSITORY}:cose", registry.host());
-    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &image);
+    let yaml = config(&registry, &[("default", &alice)], "{}");
+    decide(&yaml, &image).assert_pinned(&image, &pushed.digest);
+
+    // Signed by a key the trust root does not know: denied.
+    let mallory = Signer::with_ca();
+    let decided = decide(&config(&registry, &[("default", &mallory)], "{}"), &image);
+    assert!(!decided.allowed(), "{}", decided.response);
+
+    // Countersigned by the configured TSA, under a tsa: store.
+    let tsa = Tsa::new("rsa:2048");
+    let stamped = registry.push_image(REPOSITORY, "cose-ts", "cose-ts");
+    let sign1 = alice.cose_sign1(&target_of(&stamped));
+    let token = tsa.stamp(&sign1.signature, "sha256");
+    push_signature(
+        &registry,
+        &stamped,
+        &cose_bytes(sign1, Some(&token)),
+        "application/cose",
+    );
+    let image = format!("{}/{REPOSITORY}:cose-ts", registry.host());
+    decide(&with_ts_cert(&yaml, &tsa), &image).assert_pinned(&image, &stamped.digest);
+
+    // Not CBOR at all: a clear denial.
+    let broken = registry.push_image(REPOSITORY, "broken", "broken");
+    push_signature(&registry, &broken, b"\xd2\x84", "application/cose");
+    let image = format!("{}/{REPOSITORY}:broken", registry.host());
+    let decided = decide(&yaml, &image);
     assert!(!decided.allowed(), "{}", decided.response);
     assert!(
         decided
             .message()
-            .contains("COSE envelopes (application/cose) are not supported"),
+            .contains("malformed signature envelope: not a tagged COSE_Sign1"),
         "{}",
         decided.message()
     );

@@ -330,3 +330,51 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[test]
+fn cose_envelopes_are_countersigned_the_same_way() {
+    use support::notation::cose_bytes;
+    use tastevin::validators::notation::cose;
+    let now = SystemTime::now();
+    let signer = Signer::with_leaf_validity(now - 10 * DAY, now + 10 * DAY);
+    let tsa = Tsa::new("ec");
+    let with_tsa = store(&signer, Some(&tsa));
+    let sign1 = signer.cose_sign1(&target());
+    let token = tsa.stamp(&sign1.signature, "sha256");
+    let stamped = cose::parse(&cose_bytes(sign1.clone(), Some(&token))).expect("COSE envelope");
+    strict(&stamped, &with_tsa, now).expect("a valid stamp");
+    strict(&stamped, &with_tsa, now + 30 * DAY).expect("an expired leaf with a stamp");
+    let unstamped = cose::parse(&cose_bytes(sign1, None)).unwrap();
+    assert_timestamp_denied(
+        strict(&unstamped, &with_tsa, now),
+        "no timestamp countersignature was found",
+    );
+    assert_timestamp_denied(
+        strict(&unstamped, &store(&signer, None), now + 30 * DAY),
+        "expired",
+    );
+    // A payload swapped after signing breaks the signature, stamp or not.
+    let mut swapped = signer.cose_sign1(&target());
+    swapped.payload = Some(
+        json!({"targetArtifact": {"mediaType": MEDIA_TYPE, "digest": DIGEST, "size": 743}})
+            .to_string()
+            .into_bytes(),
+    );
+    let swapped = cose::parse(&cose_bytes(swapped, None)).unwrap();
+    let e = check(
+        &swapped,
+        &with_tsa,
+        VerificationLevel::Audit,
+        VerifyTimestamp::Always,
+        now,
+    )
+    .unwrap_err();
+    assert_eq!(e.validation, Validation::Integrity, "{e}");
+    assert!(e.reason.contains("does not verify"), "{e}");
+    let other = signer.cose_sign1(&target());
+    let foreign = cose::parse(&cose_bytes(other, Some(&token))).unwrap();
+    assert_timestamp_denied(
+        strict(&foreign, &with_tsa, now),
+        "its message imprint is not the hash of the signature",
+    );
+}

@@ -9,6 +9,12 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use coset::cbor::value::Value as Cbor;
+use coset::iana;
+use coset::{
+    CoseSign1, CoseSign1Builder, HeaderBuilder, Label, RegisteredLabelWithPrivate,
+    TaggedCborSerializable as _,
+};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -160,6 +166,70 @@ impl Signer {
             "signature": URL_SAFE_NO_PAD.encode(signature.as_ref()),
         })
     }
+}
+
+impl Signer {
+    /// A `COSE_Sign1` signing `target` as `notation sign --signature-format cose` makes it:
+    /// ES256, the Notary Project's protected headers (epoch times under tag 1), `x5chain`
+    /// in the unprotected header. Encode with [`cose_bytes`].
+    pub fn cose_sign1(&self, target: &Value) -> CoseSign1 {
+        let signing_time = self
+            .signing_time
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let protected = HeaderBuilder::new()
+            .algorithm(iana::Algorithm::ES256)
+            .content_type("application/vnd.cncf.notary.payload.v1+json".to_string())
+            .add_critical_label(RegisteredLabelWithPrivate::Text(
+                "io.cncf.notary.signingScheme".to_string(),
+            ))
+            .text_value(
+                "io.cncf.notary.signingScheme".to_string(),
+                Cbor::Text("notary.x509".to_string()),
+            )
+            .text_value(
+                "io.cncf.notary.signingTime".to_string(),
+                Cbor::Tag(1, Box::new(Cbor::Integer(signing_time.into()))),
+            )
+            .build();
+        let unprotected = HeaderBuilder::new()
+            .value(
+                33,
+                Cbor::Array(self.chain.iter().map(|c| Cbor::Bytes(c.clone())).collect()),
+            )
+            .text_value(
+                "io.cncf.notary.signingAgent".to_string(),
+                Cbor::Text("tastevin e2e".to_string()),
+            )
+            .build();
+        let payload = json!({ "targetArtifact": target }).to_string().into_bytes();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.pkcs8)
+            .expect("signing key");
+        CoseSign1Builder::new()
+            .protected(protected)
+            .unprotected(unprotected)
+            .payload(payload)
+            .create_signature(b"", |tbs| {
+                key.sign(&SystemRandom::new(), tbs)
+                    .expect("signature")
+                    .as_ref()
+                    .to_vec()
+            })
+            .build()
+    }
+}
+
+/// `sign1` as a `COSE_Sign1_Tagged` blob (`application/cose`), with `token` as its
+/// `io.cncf.notary.timestampSignature` when given (unprotected: added after signing).
+pub fn cose_bytes(mut sign1: CoseSign1, token: Option<&[u8]>) -> Vec<u8> {
+    if let Some(token) = token {
+        sign1.unprotected.rest.push((
+            Label::Text("io.cncf.notary.timestampSignature".to_string()),
+            Cbor::Bytes(token.to_vec()),
+        ));
+    }
+    sign1.to_tagged_vec().expect("COSE encoding")
 }
 
 /// The raw signature bytes of `envelope`: what a timestamp countersignature stamps.

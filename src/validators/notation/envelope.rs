@@ -20,7 +20,7 @@ use crate::validators::notaryv1::timestamp::parse_rfc3339;
 
 /// Media type of a JWS envelope layer.
 pub const JWS_MEDIA_TYPE: &str = "application/jose+json";
-/// Media type of a COSE envelope layer (recognised, not verified).
+/// Media type of a COSE_Sign1 envelope layer (parsed in `cose.rs`).
 pub const COSE_MEDIA_TYPE: &str = "application/cose";
 /// The only payload content type (`cty`) of Notary Project signatures.
 pub const PAYLOAD_CONTENT_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
@@ -29,10 +29,10 @@ pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 /// Most certificates accepted in `x5c`.
 pub const MAX_CHAIN_LENGTH: usize = 10;
 
-const SIGNING_SCHEME: &str = "io.cncf.notary.signingScheme";
-const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
-const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
-const EXPIRY: &str = "io.cncf.notary.expiry";
+pub(super) const SIGNING_SCHEME: &str = "io.cncf.notary.signingScheme";
+pub(super) const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
+pub(super) const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
+pub(super) const EXPIRY: &str = "io.cncf.notary.expiry";
 /// Critical headers that ask for a Notation plugin, which tastevin cannot run.
 const PLUGIN_HEADERS: [&str; 2] = [
     "io.cncf.notary.verificationPlugin",
@@ -148,9 +148,7 @@ impl Envelope {
         let protected: Map<String, Value> = serde_json::from_slice(&protected_bytes)
             .map_err(|e| EnvelopeError::Malformed(format!("protected header: {e}")))?;
         let headers = ProtectedHeaders::parse(&protected)?;
-        let payload_bytes = decode_url(&raw.payload, "payload")?;
-        let payload: RawPayload = serde_json::from_slice(&payload_bytes)
-            .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
+        let target = parse_payload(&decode_url(&raw.payload, "payload")?)?;
         let signature = decode_url(&raw.signature, "signature")?;
         let chain = decode_chain(&raw.header.x5c)?;
         let timestamp_token = match &raw.header.timestamp_signature {
@@ -165,7 +163,26 @@ impl Envelope {
         signing_input.extend_from_slice(raw.protected.as_bytes());
         signing_input.push(b'.');
         signing_input.extend_from_slice(raw.payload.as_bytes());
-        Ok(Envelope {
+        Ok(Envelope::from_parts(
+            headers,
+            chain,
+            timestamp_token,
+            target,
+            signing_input,
+            signature,
+        ))
+    }
+
+    /// An envelope from the parts a format's parser found (JWS here, COSE in `cose.rs`).
+    pub(super) fn from_parts(
+        headers: ProtectedHeaders,
+        chain: Vec<CertificateDer<'static>>,
+        timestamp_token: Option<Vec<u8>>,
+        target: TargetArtifact,
+        signing_input: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Envelope {
+        Envelope {
             algorithm: headers.algorithm,
             scheme: headers.scheme,
             signing_time: headers.signing_time,
@@ -173,17 +190,14 @@ impl Envelope {
             expiry: headers.expiry,
             chain,
             timestamp_token,
-            target: TargetArtifact {
-                media_type: payload.target_artifact.media_type,
-                digest: payload.target_artifact.digest,
-                size: payload.target_artifact.size,
-            },
+            target,
             signing_input,
             signature,
-        })
+        }
     }
 
-    /// `BASE64URL(protected) '.' BASE64URL(payload)`: the bytes the signature covers.
+    /// The bytes the signature covers: `BASE64URL(protected) '.' BASE64URL(payload)` for
+    /// JWS, the CBOR `Sig_structure` for COSE.
     pub fn signing_input(&self) -> &[u8] {
         &self.signing_input
     }
@@ -286,12 +300,80 @@ struct RawTarget {
     size: u64,
 }
 
-struct ProtectedHeaders {
-    algorithm: JwsAlgorithm,
+/// The Notary Project's protected headers, read from either envelope format.
+pub(super) struct ProtectedHeaders {
+    pub(super) algorithm: JwsAlgorithm,
+    pub(super) scheme: SigningScheme,
+    pub(super) signing_time: Option<SystemTime>,
+    pub(super) authentic_signing_time: Option<SystemTime>,
+    pub(super) expiry: Option<SystemTime>,
+}
+
+/// The signed payload's target artifact (the same JSON in both envelope formats).
+pub(super) fn parse_payload(bytes: &[u8]) -> Result<TargetArtifact, EnvelopeError> {
+    let payload: RawPayload = serde_json::from_slice(bytes)
+        .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
+    Ok(TargetArtifact {
+        media_type: payload.target_artifact.media_type,
+        digest: payload.target_artifact.digest,
+        size: payload.target_artifact.size,
+    })
+}
+
+/// The signing scheme named by `io.cncf.notary.signingScheme`.
+pub(super) fn signing_scheme(name: &str) -> Result<SigningScheme, EnvelopeError> {
+    match name {
+        "notary.x509" => Ok(SigningScheme::X509),
+        "notary.x509.signingAuthority" => Ok(SigningScheme::X509SigningAuthority),
+        other => Err(EnvelopeError::UnsupportedSigningScheme(shorten(other))),
+    }
+}
+
+/// The rules on `crit` and the times that both formats share: the signing scheme is
+/// critical, plugins are refused, only known headers may be critical and must be present,
+/// `authenticSigningTime` and `expiry` must be critical, and the scheme's time is present.
+/// `present` says whether a header is there; `plugin` gives a plugin header's value.
+pub(super) fn check_critical_and_times(
+    critical: &[&str],
+    present: impl Fn(&str) -> bool,
+    plugin: impl Fn(&str) -> Option<String>,
     scheme: SigningScheme,
     signing_time: Option<SystemTime>,
     authentic_signing_time: Option<SystemTime>,
-    expiry: Option<SystemTime>,
+) -> Result<(), EnvelopeError> {
+    if !critical.contains(&SIGNING_SCHEME) {
+        return Err(EnvelopeError::Header(format!(
+            "crit must list {SIGNING_SCHEME}"
+        )));
+    }
+    for name in critical {
+        if PLUGIN_HEADERS.contains(name) {
+            let value = plugin(name).unwrap_or_else(|| (*name).to_string());
+            return Err(EnvelopeError::PluginRequired(shorten(&value)));
+        }
+        if ![SIGNING_SCHEME, AUTHENTIC_SIGNING_TIME, EXPIRY].contains(name) {
+            return Err(EnvelopeError::UnsupportedCritical(shorten(name)));
+        }
+        if !present(name) {
+            return Err(EnvelopeError::Header(format!(
+                "critical header {name} is listed in crit but absent"
+            )));
+        }
+    }
+    for name in [AUTHENTIC_SIGNING_TIME, EXPIRY] {
+        if present(name) && !critical.contains(&name) {
+            return Err(EnvelopeError::Header(format!(
+                "{name} must be listed in crit"
+            )));
+        }
+    }
+    match scheme {
+        SigningScheme::X509 if signing_time.is_none() => Err(missing(SIGNING_TIME)),
+        SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
+            Err(missing(AUTHENTIC_SIGNING_TIME))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl ProtectedHeaders {
@@ -305,49 +387,23 @@ impl ProtectedHeaders {
         }
         let scheme_name =
             string(headers, SIGNING_SCHEME)?.ok_or_else(|| missing(SIGNING_SCHEME))?;
-        let scheme = match scheme_name {
-            "notary.x509" => SigningScheme::X509,
-            "notary.x509.signingAuthority" => SigningScheme::X509SigningAuthority,
-            other => return Err(EnvelopeError::UnsupportedSigningScheme(shorten(other))),
-        };
+        let scheme = signing_scheme(scheme_name)?;
         let critical = critical_headers(headers)?;
-        if !critical.contains(&SIGNING_SCHEME) {
-            return Err(EnvelopeError::Header(format!(
-                "crit must list {SIGNING_SCHEME}"
-            )));
-        }
-        for name in &critical {
-            if PLUGIN_HEADERS.contains(name) {
-                let plugin = string(headers, name)?.unwrap_or(name);
-                return Err(EnvelopeError::PluginRequired(shorten(plugin)));
-            }
-            if ![SIGNING_SCHEME, AUTHENTIC_SIGNING_TIME, EXPIRY].contains(name) {
-                return Err(EnvelopeError::UnsupportedCritical(shorten(name)));
-            }
-            if !headers.contains_key(*name) {
-                return Err(EnvelopeError::Header(format!(
-                    "critical header {name} is listed in crit but absent"
-                )));
-            }
-        }
-        for name in [AUTHENTIC_SIGNING_TIME, EXPIRY] {
-            if headers.contains_key(name) && !critical.contains(&name) {
-                return Err(EnvelopeError::Header(format!(
-                    "{name} must be listed in crit"
-                )));
-            }
-        }
         let signing_time = time(headers, SIGNING_TIME)?;
         let authentic_signing_time = time(headers, AUTHENTIC_SIGNING_TIME)?;
-        match scheme {
-            SigningScheme::X509 if signing_time.is_none() => {
-                return Err(missing(SIGNING_TIME));
-            }
-            SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
-                return Err(missing(AUTHENTIC_SIGNING_TIME));
-            }
-            _ => {}
-        }
+        check_critical_and_times(
+            &critical,
+            |name| headers.contains_key(name),
+            |name| {
+                headers
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            },
+            scheme,
+            signing_time,
+            authentic_signing_time,
+        )?;
         Ok(ProtectedHeaders {
             algorithm,
             scheme,
@@ -395,7 +451,7 @@ fn time(headers: &Map<String, Value>, name: &str) -> Result<Option<SystemTime>, 
         .transpose()
 }
 
-fn missing(name: &str) -> EnvelopeError {
+pub(super) fn missing(name: &str) -> EnvelopeError {
     EnvelopeError::Header(format!("{name} is missing"))
 }
 
@@ -429,7 +485,7 @@ fn decode_chain(x5c: &[String]) -> Result<Vec<CertificateDer<'static>>, Envelope
 }
 
 /// At most 100 characters of an attacker-chosen string, for messages.
-fn shorten(text: &str) -> String {
+pub(super) fn shorten(text: &str) -> String {
     text.chars().take(100).collect()
 }
 
