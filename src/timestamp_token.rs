@@ -521,7 +521,10 @@ fn chain_to_root<'r>(
             &[anchor],
             intermediates,
             time,
-            KeyUsage::required(TIME_STAMPING_EKU),
+            // webpki checks the EKU of every certificate on the path; the signer's is
+            // already held to RFC 3161 (present, sole, critical), and intermediates without
+            // the extension (RFC 5280 §4.2.1.12, as GlobalSign's) are not restricted by it.
+            KeyUsage::required_if_present(TIME_STAMPING_EKU),
             None,
             None,
         ) {

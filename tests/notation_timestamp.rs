@@ -378,3 +378,68 @@ fn cose_envelopes_are_countersigned_the_same_way() {
         "its message imprint is not the hash of the signature",
     );
 }
+
+/// A token of the Notary Project's `tspclient-go` test data (see the README beside them).
+fn vector(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/tspclient-go/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn a_real_globalsign_token_verifies_and_its_broken_variants_do_not() {
+    use tastevin::timestamp_token::{self, TimestampError, TsaRoot};
+    let root = der(&String::from_utf8(vector("GlobalSignRootCA.crt")).unwrap());
+    let roots = [TsaRoot {
+        name: "globalsign",
+        der: &root,
+    }];
+    let stamp = timestamp_token::verify(&vector("TimeStampToken.p7s"), b"notation", &roots)
+        .expect("GlobalSign's token");
+    assert_eq!(stamp.root, "globalsign");
+    // genTime 2021-09-17T14:09:10Z, accuracy 1 s, as `openssl ts -reply -text` shows.
+    let gen_time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_631_887_750);
+    assert_eq!(stamp.time, gen_time);
+    assert_eq!(stamp.accuracy, std::time::Duration::from_secs(1));
+    assert!(stamp.chain.len() >= 2, "the TSA certificate and its issuer");
+    assert_eq!(
+        timestamp_token::verify(&vector("TimeStampToken.p7s"), b"notary", &roots),
+        Err(TimestampError::ImprintMismatch)
+    );
+    let unknown = der(&Signer::with_ca().root_pem);
+    let other = [TsaRoot {
+        name: "other",
+        der: &unknown,
+    }];
+    assert!(matches!(
+        timestamp_token::verify(&vector("TimeStampToken.p7s"), b"notation", &other),
+        Err(TimestampError::Untrusted(_))
+    ));
+    for (name, expected) in [
+        (
+            "TimeStampTokenWithInvalidSignature.p7s",
+            "signature is invalid",
+        ),
+        (
+            "TimeStampTokenWithMismatchCertHash.p7s",
+            "signing-certificate-v2",
+        ),
+        ("TimeStampTokenWithTSTInfoVersion2.p7s", "malformed"),
+        (
+            "TimeStampTokenWithoutCertificate.p7s",
+            "does not carry the TSA's certificate",
+        ),
+        // RFC 3161 §2.4.2: the TSA's is the only signature (tspclient-go accepts any valid one).
+        (
+            "TimeStampTokenWithValidAndInvalidSignerInfos.p7s",
+            "more than one signer",
+        ),
+    ] {
+        match timestamp_token::verify(&vector(name), b"notation", &roots) {
+            Ok(stamp) => panic!("{name} verified: {stamp:?}"),
+            Err(e) => assert!(e.to_string().contains(expected), "{name}: {e}"),
+        }
+    }
+}
