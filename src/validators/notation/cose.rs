@@ -124,7 +124,12 @@ fn protected_headers(header: &Header) -> Result<ProtectedHeaders, EnvelopeError>
             RegisteredLabelWithPrivate::Text(name) => Ok(name.as_str()),
             // The specification allows only text labels besides 0..8, and tastevin
             // processes none of those as critical: refuse rather than ignore.
-            other => Err(EnvelopeError::UnsupportedCritical(format!("{other:?}"))),
+            RegisteredLabelWithPrivate::Assigned(parameter) => Err(
+                EnvelopeError::UnsupportedCritical(format!("label {}", parameter.to_i64())),
+            ),
+            RegisteredLabelWithPrivate::PrivateUse(label) => {
+                Err(EnvelopeError::UnsupportedCritical(format!("label {label}")))
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     if header.crit.is_empty() {
@@ -369,7 +374,7 @@ mod tests {
                 protected().add_critical(iana::HeaderParameter::Alg),
                 unprotected(),
             ),
-            "critical header",
+            "critical header \"label 1\" is not supported",
         );
         header_error(
             &encode(
