@@ -39,7 +39,8 @@ const PLUGIN_HEADERS: [&str; 2] = [
     "io.cncf.notary.verificationPluginMinVersion",
 ];
 
-/// The JWS `alg` values the Notary Project allows.
+/// The signature algorithms the Notary Project allows, by their JWS names (COSE's PS256
+/// -37 … ES512 -36 map to the same six).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JwsAlgorithm {
     Ps256,
@@ -115,7 +116,7 @@ pub struct TargetArtifact {
     pub size: u64,
 }
 
-/// A parsed JWS envelope.
+/// A parsed signature envelope, JWS (here) or COSE (`cose.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     pub algorithm: JwsAlgorithm,
