@@ -443,3 +443,33 @@ fn a_real_globalsign_token_verifies_and_its_broken_variants_do_not() {
         }
     }
 }
+
+#[test]
+fn cose_envelopes_made_by_python_cbor2_verify() {
+    use tastevin::validators::notation::cose;
+    let signer = Signer::with_ca();
+    let bytes = support::python_cose::envelope(&signer, &target());
+    let envelope = cose::parse(&bytes).expect("cbor2's COSE_Sign1");
+    let verified = strict(&envelope, &store(&signer, None), SystemTime::now())
+        .expect("cryptography's ES256 signature over cbor2's Sig_structure");
+    assert_eq!(verified.trust_root.as_deref(), Some("default"));
+    // One byte of the payload changed (inside the CBOR, so it still parses): integrity.
+    let at = bytes
+        .windows(DIGEST.len())
+        .position(|w| w == DIGEST.as_bytes())
+        .expect("digest in the payload")
+        + DIGEST.len()
+        - 1;
+    let mut tampered = bytes.clone();
+    tampered[at] = if tampered[at] == b'f' { b'e' } else { b'f' };
+    let envelope = cose::parse(&tampered).expect("still CBOR");
+    let e = check(
+        &envelope,
+        &store(&signer, None),
+        VerificationLevel::Audit,
+        VerifyTimestamp::Always,
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert_eq!(e.validation, Validation::Integrity, "{e}");
+}

@@ -15,6 +15,7 @@ pub mod notary;
 pub mod notary_proxy;
 pub mod notation;
 pub mod procfs;
+pub mod python_cose;
 pub mod receiver;
 pub mod redis;
 pub mod registry;

@@ -28,7 +28,8 @@ pub const DAY: Duration = Duration::from_secs(86_400);
 pub struct Signer {
     pub root_pem: String,
     pub chain: Vec<Vec<u8>>,
-    pkcs8: Vec<u8>,
+    /// The leaf's PKCS#8 key (DER), for signers outside the harness.
+    pub pkcs8: Vec<u8>,
     /// The `io.cncf.notary.signingTime` the envelopes claim (inside the leaf's validity).
     pub signing_time: SystemTime,
 }
