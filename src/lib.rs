@@ -36,6 +36,7 @@ pub mod registry;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod timestamp_token;
 pub mod tls;
 pub mod validators;
 pub mod yaml_depth;

@@ -6,111 +6,20 @@
 
 mod support;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use serde_json::{json, Value};
 use tastevin::admission::Settings;
 use tastevin::config::Config;
 use tastevin::registry::manifest::{DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 use support::decision::{decide_on, engine, Decided};
+use support::notation::{cose_bytes, signature_bytes, with_timestamp, Signer};
 use support::registry::{Mode, PushedImage, Registry};
+use support::tsa::Tsa;
 
 const SIGNATURE_TYPE: &str = "application/vnd.cncf.notary.signature";
 const REPOSITORY: &str = "team/app";
-
-/// A signing identity: the certificate to configure as trust root, the `x5c` chain and the
-/// P-256 signing key.
-struct Signer {
-    root_pem: String,
-    chain: Vec<Vec<u8>>,
-    pkcs8: Vec<u8>,
-}
-
-fn code_signing_params(is_ca: bool) -> CertificateParams {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "notation e2e signer");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
-    if is_ca {
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    }
-    params
-}
-
-impl Signer {
-    /// A CA and a code-signing leaf issued by it; the CA is the trust root.
-    fn with_ca() -> Signer {
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "notation e2e CA");
-        let ca = ca_params.self_signed(&ca_key).expect("CA");
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().expect("leaf key");
-        let leaf = code_signing_params(false)
-            .signed_by(&leaf_key, &issuer)
-            .expect("leaf");
-        Signer {
-            root_pem: ca.pem(),
-            chain: vec![leaf.der().to_vec(), ca.der().to_vec()],
-            pkcs8: leaf_key.serialize_der(),
-        }
-    }
-
-    /// A self-signed signing certificate (CA:TRUE), configured itself as trust root.
-    fn self_signed() -> Signer {
-        let key = KeyPair::generate().expect("key");
-        let cert = code_signing_params(true).self_signed(&key).expect("cert");
-        Signer {
-            root_pem: cert.pem(),
-            chain: vec![cert.der().to_vec()],
-            pkcs8: key.serialize_der(),
-        }
-    }
-
-    /// A JWS envelope signing `target`.
-    fn envelope(&self, target: &Value) -> Vec<u8> {
-        let protected = json!({
-            "alg": "ES256",
-            "cty": "application/vnd.cncf.notary.payload.v1+json",
-            "crit": ["io.cncf.notary.signingScheme"],
-            "io.cncf.notary.signingScheme": "notary.x509",
-            "io.cncf.notary.signingTime": "2026-01-01T12:00:00Z",
-        });
-        let protected = URL_SAFE_NO_PAD.encode(protected.to_string());
-        let payload = URL_SAFE_NO_PAD.encode(json!({ "targetArtifact": target }).to_string());
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.pkcs8)
-            .expect("signing key");
-        let signature = key
-            .sign(
-                &SystemRandom::new(),
-                format!("{protected}.{payload}").as_bytes(),
-            )
-            .expect("signature");
-        json!({
-            "payload": payload,
-            "protected": protected,
-            "header": {
-                "x5c": self.chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>(),
-                "io.cncf.notary.signingAgent": "tastevin e2e",
-            },
-            "signature": URL_SAFE_NO_PAD.encode(signature.as_ref()),
-        })
-        .to_string()
-        .into_bytes()
-    }
-}
 
 /// The descriptor a signature of `pushed` names.
 fn target_of(pushed: &PushedImage) -> Value {
@@ -330,35 +239,68 @@ fn a_signature_of_another_image_is_denied() {
 }
 
 #[test]
-fn cose_envelopes_are_denied_with_a_clear_message() {
+fn cose_envelopes_are_verified_and_pinned() {
     let registry = Registry::start(Mode::Tls);
     let alice = Signer::with_ca();
     let pushed = registry.push_image(REPOSITORY, "cose", "cose");
-    push_signature(&registry, &pushed, b"\xd2\x84", "application/cose");
+    let envelope = cose_bytes(alice.cose_sign1(&target_of(&pushed)), None);
+    push_signature(&registry, &pushed, &envelope, "application/cose");
     let image = format!("{}/{REPOSITORY}:cose", registry.host());
-    let decided = decide(&config(&registry, &[("default", &alice)], "{}"), &image);
+    let yaml = config(&registry, &[("default", &alice)], "{}");
+    decide(&yaml, &image).assert_pinned(&image, &pushed.digest);
+
+    // Signed by a key the trust root does not know: denied.
+    let mallory = Signer::with_ca();
+    let decided = decide(&config(&registry, &[("default", &mallory)], "{}"), &image);
+    assert!(!decided.allowed(), "{}", decided.response);
+
+    // Countersigned by the configured TSA, under a tsa: store.
+    let tsa = Tsa::new("rsa:2048");
+    let stamped = registry.push_image(REPOSITORY, "cose-ts", "cose-ts");
+    let sign1 = alice.cose_sign1(&target_of(&stamped));
+    let token = tsa.stamp(&sign1.signature, "sha256");
+    push_signature(
+        &registry,
+        &stamped,
+        &cose_bytes(sign1, Some(&token)),
+        "application/cose",
+    );
+    let image = format!("{}/{REPOSITORY}:cose-ts", registry.host());
+    decide(&with_ts_cert(&yaml, &tsa), &image).assert_pinned(&image, &stamped.digest);
+
+    // Not CBOR at all: a clear denial.
+    let broken = registry.push_image(REPOSITORY, "broken", "broken");
+    push_signature(&registry, &broken, b"\xd2\x84", "application/cose");
+    let image = format!("{}/{REPOSITORY}:broken", registry.host());
+    let decided = decide(&yaml, &image);
     assert!(!decided.allowed(), "{}", decided.response);
     assert!(
         decided
             .message()
-            .contains("COSE envelopes (application/cose) are not supported"),
+            .contains("malformed signature envelope: not a tagged COSE_Sign1"),
         "{}",
         decided.message()
     );
 }
 
-#[test]
-fn a_timestamp_is_required_with_a_tsa_root() {
-    let registry = Registry::start(Mode::Tls);
-    let alice = Signer::with_ca();
-    let (image, pushed) = signed_image(&registry, "v1", &alice, |e| e);
-    let yaml = config(&registry, &[("default", &alice)], "{}").replace(
+/// `yaml` with `tsa`'s root as the `tsCert` of every trust root.
+fn with_ts_cert(yaml: &str, tsa: &Tsa) -> String {
+    yaml.replace(
         "        cert: |\n",
         &format!(
             "        tsCert: |\n{}        cert: |\n",
-            indent(&alice.root_pem, 10)
+            indent(&tsa.root_pem, 10)
         ),
-    );
+    )
+}
+
+#[test]
+fn a_timestamp_is_required_with_a_tsa_root_and_a_valid_one_is_admitted() {
+    let registry = Registry::start(Mode::Tls);
+    let alice = Signer::with_ca();
+    let tsa = Tsa::new("ec");
+    let (image, pushed) = signed_image(&registry, "v1", &alice, |e| e);
+    let yaml = with_ts_cert(&config(&registry, &[("default", &alice)], "{}"), &tsa);
     let decided = decide(&yaml, &image);
     assert!(!decided.allowed(), "{}", decided.response);
     assert!(
@@ -370,4 +312,39 @@ fn a_timestamp_is_required_with_a_tsa_root() {
     );
     let permissive = yaml.replace("with: {}", "with: {verificationLevel: permissive}");
     decide(&permissive, &image).assert_pinned(&image, &pushed.digest);
+
+    // Countersigned by the configured TSA: admitted under strict and pinned.
+    let stamped = registry.push_image(REPOSITORY, "v2", "v2");
+    let envelope = alice.envelope_value(&target_of(&stamped));
+    let token = tsa.stamp(&signature_bytes(&envelope), "sha256");
+    push_signature(
+        &registry,
+        &stamped,
+        &with_timestamp(envelope, &token),
+        "application/jose+json",
+    );
+    let image = format!("{}/{REPOSITORY}:v2", registry.host());
+    decide(&yaml, &image).assert_pinned(&image, &stamped.digest);
+
+    // Countersigned by another TSA: denied, naming the timestamp authority.
+    let other = Tsa::new("rsa:2048");
+    let forged = registry.push_image(REPOSITORY, "v3", "v3");
+    let envelope = alice.envelope_value(&target_of(&forged));
+    let token = other.stamp(&signature_bytes(&envelope), "sha256");
+    push_signature(
+        &registry,
+        &forged,
+        &with_timestamp(envelope, &token),
+        "application/jose+json",
+    );
+    let image = format!("{}/{REPOSITORY}:v3", registry.host());
+    let decided = decide(&yaml, &image);
+    assert!(!decided.allowed(), "{}", decided.response);
+    assert!(
+        decided
+            .message()
+            .contains("the timestamp authority is not trusted"),
+        "{}",
+        decided.message()
+    );
 }

@@ -9,6 +9,7 @@
 use std::time::{Instant, SystemTime};
 
 use super::clients::{Clients, MAX_PER_REGISTRY};
+use super::notation::cose;
 use super::notation::discovery::{self, EnvelopeFormat};
 use super::notation::{verify, DiscoveryError, Envelope, Policy, TargetArtifact, TrustStore};
 use super::{Outcome, Rejection};
@@ -88,17 +89,14 @@ pub fn validate(
             }
         };
         let result = match stored.format {
-            EnvelopeFormat::Cose => Err(
-                "COSE envelopes (application/cose) are not supported, sign with --signature-format jws"
-                    .to_string(),
-            ),
-            EnvelopeFormat::Jws => Envelope::parse(&stored.envelope)
+            EnvelopeFormat::Cose => cose::parse(&stored.envelope),
+            EnvelopeFormat::Jws => Envelope::parse(&stored.envelope),
+        }
+        .map_err(|e| e.to_string())
+        .and_then(|envelope| {
+            verify(&envelope, &artifact, &store, policy, SystemTime::now())
                 .map_err(|e| e.to_string())
-                .and_then(|envelope| {
-                    verify(&envelope, &artifact, &store, policy, SystemTime::now())
-                        .map_err(|e| e.to_string())
-                }),
-        };
+        });
         match result {
             Ok(verified) => {
                 for logged in &verified.logged {

@@ -13,13 +13,16 @@ pub mod kube_api;
 pub mod metrics;
 pub mod notary;
 pub mod notary_proxy;
+pub mod notation;
 pub mod procfs;
+pub mod python_cose;
 pub mod receiver;
 pub mod redis;
 pub mod registry;
 pub mod requests;
 pub mod sigstore;
 pub mod squid;
+pub mod tsa;
 pub mod tuf_resign;
 
 use std::fs;

@@ -20,7 +20,7 @@ use crate::validators::notaryv1::timestamp::parse_rfc3339;
 
 /// Media type of a JWS envelope layer.
 pub const JWS_MEDIA_TYPE: &str = "application/jose+json";
-/// Media type of a COSE envelope layer (recognised, not verified).
+/// Media type of a COSE_Sign1 envelope layer (parsed in `cose.rs`).
 pub const COSE_MEDIA_TYPE: &str = "application/cose";
 /// The only payload content type (`cty`) of Notary Project signatures.
 pub const PAYLOAD_CONTENT_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
@@ -29,17 +29,18 @@ pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 /// Most certificates accepted in `x5c`.
 pub const MAX_CHAIN_LENGTH: usize = 10;
 
-const SIGNING_SCHEME: &str = "io.cncf.notary.signingScheme";
-const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
-const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
-const EXPIRY: &str = "io.cncf.notary.expiry";
+pub(super) const SIGNING_SCHEME: &str = "io.cncf.notary.signingScheme";
+pub(super) const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
+pub(super) const AUTHENTIC_SIGNING_TIME: &str = "io.cncf.notary.authenticSigningTime";
+pub(super) const EXPIRY: &str = "io.cncf.notary.expiry";
 /// Critical headers that ask for a Notation plugin, which tastevin cannot run.
 const PLUGIN_HEADERS: [&str; 2] = [
     "io.cncf.notary.verificationPlugin",
     "io.cncf.notary.verificationPluginMinVersion",
 ];
 
-/// The JWS `alg` values the Notary Project allows.
+/// The signature algorithms the Notary Project allows, by their JWS names (COSE's PS256
+/// -37 … ES512 -36 map to the same six).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JwsAlgorithm {
     Ps256,
@@ -115,7 +116,7 @@ pub struct TargetArtifact {
     pub size: u64,
 }
 
-/// A parsed JWS envelope.
+/// A parsed signature envelope, JWS (here) or COSE (`cose.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     pub algorithm: JwsAlgorithm,
@@ -128,8 +129,9 @@ pub struct Envelope {
     pub expiry: Option<SystemTime>,
     /// `x5c`: the signing certificate first, then intermediates and the root.
     pub chain: Vec<CertificateDer<'static>>,
-    /// Whether the unprotected header carries an RFC 3161 timestamp countersignature.
-    pub has_timestamp: bool,
+    /// `io.cncf.notary.timestampSignature`: an RFC 3161 time-stamp token (DER) over the
+    /// signature, as found (unsigned, so verified before any use).
+    pub timestamp_token: Option<Vec<u8>>,
     pub target: TargetArtifact,
     signing_input: Vec<u8>,
     signature: Vec<u8>,
@@ -147,35 +149,56 @@ impl Envelope {
         let protected: Map<String, Value> = serde_json::from_slice(&protected_bytes)
             .map_err(|e| EnvelopeError::Malformed(format!("protected header: {e}")))?;
         let headers = ProtectedHeaders::parse(&protected)?;
-        let payload_bytes = decode_url(&raw.payload, "payload")?;
-        let payload: RawPayload = serde_json::from_slice(&payload_bytes)
-            .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
+        let target = parse_payload(&decode_url(&raw.payload, "payload")?)?;
         let signature = decode_url(&raw.signature, "signature")?;
         let chain = decode_chain(&raw.header.x5c)?;
+        let timestamp_token = match &raw.header.timestamp_signature {
+            Some(text) => Some(STANDARD.decode(text).map_err(|e| {
+                EnvelopeError::Malformed(format!(
+                    "io.cncf.notary.timestampSignature is not base64: {e}"
+                ))
+            })?),
+            None => None,
+        };
         let mut signing_input = Vec::with_capacity(raw.protected.len() + 1 + raw.payload.len());
         signing_input.extend_from_slice(raw.protected.as_bytes());
         signing_input.push(b'.');
         signing_input.extend_from_slice(raw.payload.as_bytes());
-        Ok(Envelope {
+        Ok(Envelope::from_parts(
+            headers,
+            chain,
+            timestamp_token,
+            target,
+            signing_input,
+            signature,
+        ))
+    }
+
+    /// An envelope from the parts a format's parser found (JWS here, COSE in `cose.rs`).
+    pub(super) fn from_parts(
+        headers: ProtectedHeaders,
+        chain: Vec<CertificateDer<'static>>,
+        timestamp_token: Option<Vec<u8>>,
+        target: TargetArtifact,
+        signing_input: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> Envelope {
+        Envelope {
             algorithm: headers.algorithm,
             scheme: headers.scheme,
             signing_time: headers.signing_time,
             authentic_signing_time: headers.authentic_signing_time,
             expiry: headers.expiry,
             chain,
-            has_timestamp: raw.header.timestamp_signature.is_some()
-                || raw.header.legacy_timestamp.is_some(),
-            target: TargetArtifact {
-                media_type: payload.target_artifact.media_type,
-                digest: payload.target_artifact.digest,
-                size: payload.target_artifact.size,
-            },
+            timestamp_token,
+            target,
             signing_input,
             signature,
-        })
+        }
     }
 
-    /// `BASE64URL(protected) '.' BASE64URL(payload)`: the bytes the signature covers.
+    /// The bytes the signature covers: `BASE64URL(protected) '.' BASE64URL(payload)` for
+    /// JWS, the CBOR `Sig_structure` for COSE.
     pub fn signing_input(&self) -> &[u8] {
         &self.signing_input
     }
@@ -261,10 +284,7 @@ struct RawEnvelope {
 struct RawUnprotected {
     x5c: Vec<String>,
     #[serde(rename = "io.cncf.notary.timestampSignature")]
-    timestamp_signature: Option<Value>,
-    /// The name an early draft of the specification used.
-    #[serde(rename = "io.cncf.notary.timestamp")]
-    legacy_timestamp: Option<Value>,
+    timestamp_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -281,12 +301,80 @@ struct RawTarget {
     size: u64,
 }
 
-struct ProtectedHeaders {
-    algorithm: JwsAlgorithm,
+/// The Notary Project's protected headers, read from either envelope format.
+pub(super) struct ProtectedHeaders {
+    pub(super) algorithm: JwsAlgorithm,
+    pub(super) scheme: SigningScheme,
+    pub(super) signing_time: Option<SystemTime>,
+    pub(super) authentic_signing_time: Option<SystemTime>,
+    pub(super) expiry: Option<SystemTime>,
+}
+
+/// The signed payload's target artifact (the same JSON in both envelope formats).
+pub(super) fn parse_payload(bytes: &[u8]) -> Result<TargetArtifact, EnvelopeError> {
+    let payload: RawPayload = serde_json::from_slice(bytes)
+        .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
+    Ok(TargetArtifact {
+        media_type: payload.target_artifact.media_type,
+        digest: payload.target_artifact.digest,
+        size: payload.target_artifact.size,
+    })
+}
+
+/// The signing scheme named by `io.cncf.notary.signingScheme`.
+pub(super) fn signing_scheme(name: &str) -> Result<SigningScheme, EnvelopeError> {
+    match name {
+        "notary.x509" => Ok(SigningScheme::X509),
+        "notary.x509.signingAuthority" => Ok(SigningScheme::X509SigningAuthority),
+        other => Err(EnvelopeError::UnsupportedSigningScheme(shorten(other))),
+    }
+}
+
+/// The rules on `crit` and the times that both formats share: the signing scheme is
+/// critical, plugins are refused, only known headers may be critical and must be present,
+/// `authenticSigningTime` and `expiry` must be critical, and the scheme's time is present.
+/// `present` says whether a header is there; `plugin` gives a plugin header's value.
+pub(super) fn check_critical_and_times(
+    critical: &[&str],
+    present: impl Fn(&str) -> bool,
+    plugin: impl Fn(&str) -> Option<String>,
     scheme: SigningScheme,
     signing_time: Option<SystemTime>,
     authentic_signing_time: Option<SystemTime>,
-    expiry: Option<SystemTime>,
+) -> Result<(), EnvelopeError> {
+    if !critical.contains(&SIGNING_SCHEME) {
+        return Err(EnvelopeError::Header(format!(
+            "crit must list {SIGNING_SCHEME}"
+        )));
+    }
+    for name in critical {
+        if PLUGIN_HEADERS.contains(name) {
+            let value = plugin(name).unwrap_or_else(|| (*name).to_string());
+            return Err(EnvelopeError::PluginRequired(shorten(&value)));
+        }
+        if ![SIGNING_SCHEME, AUTHENTIC_SIGNING_TIME, EXPIRY].contains(name) {
+            return Err(EnvelopeError::UnsupportedCritical(shorten(name)));
+        }
+        if !present(name) {
+            return Err(EnvelopeError::Header(format!(
+                "critical header {name} is listed in crit but absent"
+            )));
+        }
+    }
+    for name in [AUTHENTIC_SIGNING_TIME, EXPIRY] {
+        if present(name) && !critical.contains(&name) {
+            return Err(EnvelopeError::Header(format!(
+                "{name} must be listed in crit"
+            )));
+        }
+    }
+    match scheme {
+        SigningScheme::X509 if signing_time.is_none() => Err(missing(SIGNING_TIME)),
+        SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
+            Err(missing(AUTHENTIC_SIGNING_TIME))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl ProtectedHeaders {
@@ -300,49 +388,23 @@ impl ProtectedHeaders {
         }
         let scheme_name =
             string(headers, SIGNING_SCHEME)?.ok_or_else(|| missing(SIGNING_SCHEME))?;
-        let scheme = match scheme_name {
-            "notary.x509" => SigningScheme::X509,
-            "notary.x509.signingAuthority" => SigningScheme::X509SigningAuthority,
-            other => return Err(EnvelopeError::UnsupportedSigningScheme(shorten(other))),
-        };
+        let scheme = signing_scheme(scheme_name)?;
         let critical = critical_headers(headers)?;
-        if !critical.contains(&SIGNING_SCHEME) {
-            return Err(EnvelopeError::Header(format!(
-                "crit must list {SIGNING_SCHEME}"
-            )));
-        }
-        for name in &critical {
-            if PLUGIN_HEADERS.contains(name) {
-                let plugin = string(headers, name)?.unwrap_or(name);
-                return Err(EnvelopeError::PluginRequired(shorten(plugin)));
-            }
-            if ![SIGNING_SCHEME, AUTHENTIC_SIGNING_TIME, EXPIRY].contains(name) {
-                return Err(EnvelopeError::UnsupportedCritical(shorten(name)));
-            }
-            if !headers.contains_key(*name) {
-                return Err(EnvelopeError::Header(format!(
-                    "critical header {name} is listed in crit but absent"
-                )));
-            }
-        }
-        for name in [AUTHENTIC_SIGNING_TIME, EXPIRY] {
-            if headers.contains_key(name) && !critical.contains(&name) {
-                return Err(EnvelopeError::Header(format!(
-                    "{name} must be listed in crit"
-                )));
-            }
-        }
         let signing_time = time(headers, SIGNING_TIME)?;
         let authentic_signing_time = time(headers, AUTHENTIC_SIGNING_TIME)?;
-        match scheme {
-            SigningScheme::X509 if signing_time.is_none() => {
-                return Err(missing(SIGNING_TIME));
-            }
-            SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
-                return Err(missing(AUTHENTIC_SIGNING_TIME));
-            }
-            _ => {}
-        }
+        check_critical_and_times(
+            &critical,
+            |name| headers.contains_key(name),
+            |name| {
+                headers
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            },
+            scheme,
+            signing_time,
+            authentic_signing_time,
+        )?;
         Ok(ProtectedHeaders {
             algorithm,
             scheme,
@@ -390,7 +452,7 @@ fn time(headers: &Map<String, Value>, name: &str) -> Result<Option<SystemTime>, 
         .transpose()
 }
 
-fn missing(name: &str) -> EnvelopeError {
+pub(super) fn missing(name: &str) -> EnvelopeError {
     EnvelopeError::Header(format!("{name} is missing"))
 }
 
@@ -424,7 +486,7 @@ fn decode_chain(x5c: &[String]) -> Result<Vec<CertificateDer<'static>>, Envelope
 }
 
 /// At most 100 characters of an attacker-chosen string, for messages.
-fn shorten(text: &str) -> String {
+pub(super) fn shorten(text: &str) -> String {
     text.chars().take(100).collect()
 }
 
@@ -474,7 +536,7 @@ mod tests {
         assert_eq!(parsed.expiry, None);
         assert_eq!(parsed.chain.len(), 2);
         assert_eq!(parsed.chain[0].as_ref(), b"leaf");
-        assert!(!parsed.has_timestamp);
+        assert!(parsed.timestamp_token.is_none());
         assert_eq!(parsed.target.digest, DIGEST);
         assert_eq!(parsed.target.size, 7);
         assert_eq!(parsed.signature(), b"sig");
@@ -561,7 +623,13 @@ mod tests {
         let mut raw: Value = serde_json::from_slice(&envelope(&protected(), &[b"c"])).unwrap();
         raw["header"]["io.cncf.notary.timestampSignature"] = json!("AAAA");
         let parsed = Envelope::parse(raw.to_string().as_bytes()).unwrap();
-        assert!(parsed.has_timestamp);
+        assert_eq!(parsed.timestamp_token, Some(vec![0, 0, 0]));
+        raw["header"]["io.cncf.notary.timestampSignature"] = json!("not base64!");
+        let broken = serde_json::to_vec(&raw).unwrap();
+        assert!(matches!(
+            Envelope::parse(&broken),
+            Err(EnvelopeError::Malformed(m)) if m.contains("timestampSignature is not base64")
+        ));
     }
 
     #[test]

@@ -23,6 +23,7 @@ use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, ExtendedKeyUsage};
 use x509_cert::Certificate;
 
 use crate::config::{TrustRoot, TrustRootMaterial};
+use crate::timestamp_token::TsaRoot;
 
 /// DER contents of the code-signing EKU OID 1.3.6.1.5.5.7.3.3, as webpki wants it.
 const CODE_SIGNING_EKU: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
@@ -73,6 +74,17 @@ impl TrustStore {
     /// Whether a `tsa:` store is configured (a root with `tsCert`).
     pub fn has_timestamp_roots(&self) -> bool {
         !self.timestamping.is_empty()
+    }
+
+    /// The `tsa:` store, for verifying timestamp countersignatures.
+    pub fn timestamp_roots(&self) -> Vec<TsaRoot<'_>> {
+        self.timestamping
+            .iter()
+            .map(|c| TsaRoot {
+                name: &c.root,
+                der: &c.der,
+            })
+            .collect()
     }
 
     /// Checks that `chain` (signing certificate first) leads to a `ca:` certificate, with

@@ -9,8 +9,9 @@
 //! | audit      | enforce   | log          | log    | log       | log        |
 //!
 //! Integrity includes the match of the signed target artifact with the image's manifest.
-//! Not supported, so failing whenever they would matter (deny on doubt): RFC 3161 timestamp
-//! countersignatures and revocation checks (a certificate naming CRL or OCSP locations).
+//! RFC 3161 timestamp countersignatures are verified against the `tsa:` store
+//! ([`crate::timestamp_token`]). Not supported, so failing whenever they would matter (deny
+//! on doubt): revocation checks (a certificate naming CRL or OCSP locations).
 
 use std::fmt;
 use std::time::SystemTime;
@@ -21,6 +22,7 @@ use super::envelope::{Envelope, JwsAlgorithm, SigningScheme, TargetArtifact};
 use super::trust::{unix_seconds, CertificateFacts, TrustStore};
 use crate::config::{VerificationLevel, VerifyTimestamp};
 use crate::crypto::PublicKey;
+use crate::timestamp_token;
 
 /// The signature verification settings of a rule (`verificationLevel`, `verifyTimestamp`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -267,11 +269,26 @@ fn check_trusted_timestamp(
             if !needs_timestamp {
                 return valid_at(now);
             }
-            if envelope.has_timestamp {
-                Err("the signature has an RFC 3161 timestamp countersignature, which tastevin cannot verify yet".to_string())
-            } else {
-                Err("no timestamp countersignature was found in the signature envelope".to_string())
+            let token = envelope.timestamp_token.as_ref().ok_or_else(|| {
+                "no timestamp countersignature was found in the signature envelope".to_string()
+            })?;
+            let stamp =
+                timestamp_token::verify(token, envelope.signature(), &store.timestamp_roots())
+                    .map_err(|e| e.to_string())?;
+            // The TSA's certificates are under the same revocation rule as the signer's.
+            for der in &stamp.chain {
+                let facts = CertificateFacts::parse(der)?;
+                if facts.has_revocation_info {
+                    return Err(format!(
+                        "TSA certificate {:?} publishes revocation status (CRL or OCSP), which tastevin cannot check",
+                        facts.subject
+                    ));
+                }
             }
+            // The whole interval the stamp may mean must lie in every certificate's validity.
+            valid_at(stamp.earliest())
+                .and_then(|()| valid_at(stamp.latest()))
+                .map_err(|e| format!("at the time stamped by TSA root {}: {e}", stamp.root))
         }
     }
 }
@@ -535,7 +552,7 @@ mod tests {
         let envelope = Envelope::parse(&bytes).unwrap();
         let e = check(&envelope, &store(&pki.ca, true), VerificationLevel::Strict).unwrap_err();
         assert_eq!(e.validation, Validation::TrustedTimestamp);
-        assert!(e.reason.contains("cannot verify"), "{e}");
+        assert!(e.reason.contains("timestamp token is malformed"), "{e}");
     }
 
     #[test]
