@@ -56,7 +56,8 @@ struct Waiter {
 /// What is kept of a request while its answer is computed.
 #[derive(Clone)]
 struct RequestMeta {
-    method: String,
+    /// The method's metrics label, taken before the request moves to the router.
+    method: &'static str,
     keep_alive: bool,
     started: Instant,
     metrics_path: Option<metrics::RoutePath>,
@@ -318,7 +319,7 @@ impl EventLoop {
                 match conn.next_request(now) {
                     Next::Nothing => break,
                     Next::Request(request, started) => {
-                        let method = request.method.clone();
+                        let method = metrics::method_label(&request.method);
                         let keep_alive = request.keep_alive;
                         let routed = self.router.route(request);
                         let meta = RequestMeta {
@@ -521,6 +522,6 @@ fn answer(conn: &mut Conn, meta: &RequestMeta, resp: &Response, now: Instant) {
         let seconds = Instant::now()
             .saturating_duration_since(meta.started)
             .as_secs_f64();
-        metrics::global().observe_http(&meta.method, path, resp.status, seconds);
+        metrics::global().observe_http(meta.method, path, resp.status, seconds);
     }
 }
