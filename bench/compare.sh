@@ -31,12 +31,15 @@
 # Options:
 #   --duration SECS      measured seconds per scenario (default 5, after 1 s of warm-up)
 #   --connections N      keep-alive connections (default 16)
+#   --expect NAME TEXT   count an answer of side NAME whose body lacks TEXT as a failure
+#                        (default '"allowed":true'; Python Connaisseur 2.x writes JSON with a
+#                        space after the colon: --expect NAME '"allowed": true')
 #   --smoke              0.3 s per scenario after 0.1 s of warm-up: proves every scenario runs
 #   --out DIR            results (default target/bench/compare): compare.md, compare.json,
 #                        one loadgen JSON per scenario and side, server logs
 # Environment: BENCH_LOADGEN (default target/release/loadgen).
 #
-# Exit status: 0 when every scenario ran and every answer was 200 with "allowed":true;
+# Exit status: 0 when every scenario ran and every answer was 2xx and allowed (see --expect);
 # 1 on any failed request, a server that did not start or stop, or a usage error.
 set -euo pipefail
 
@@ -106,6 +109,7 @@ SIDE_KINDS=()  # server | peer
 SIDE_TARGETS=() # binary, or base URL
 SIDE_PIDS=()
 SIDE_RESTARTS=()
+SIDE_EXPECTS=()
 while (($#)); do
     case $1 in
         --generate)
@@ -119,13 +123,14 @@ while (($#)); do
             (($# >= 3)) || die "--server needs NAME BINARY"
             [[ -x $3 ]] || die "--server $2: '$3' is not an executable"
             SIDE_NAMES+=("$2") SIDE_KINDS+=(server) SIDE_TARGETS+=("$(realpath "$3")")
-            SIDE_PIDS+=("") SIDE_RESTARTS+=("")
+            SIDE_PIDS+=("") SIDE_RESTARTS+=("") SIDE_EXPECTS+=("$ALLOWED")
             shift 3
             ;;
         --peer)
             (($# >= 4)) || die "--peer needs NAME BASE_URL PID [RESTART]"
             [[ $4 =~ ^[0-9]+$ ]] || die "--peer $2: PID '$4' is not a number"
             SIDE_NAMES+=("$2") SIDE_KINDS+=(peer) SIDE_TARGETS+=("${3%/}") SIDE_PIDS+=("$4")
+            SIDE_EXPECTS+=("$ALLOWED")
             if (($# >= 5)) && [[ $5 != --* ]]; then
                 SIDE_RESTARTS+=("$5")
                 shift 5
@@ -133,6 +138,15 @@ while (($#)); do
                 SIDE_RESTARTS+=("")
                 shift 4
             fi
+            ;;
+        --expect)
+            (($# >= 3)) || die "--expect needs NAME TEXT"
+            found=
+            for i in "${!SIDE_NAMES[@]}"; do
+                [[ ${SIDE_NAMES[$i]} == "$2" ]] && SIDE_EXPECTS[i]=$3 found=1
+            done
+            [[ -n $found ]] || die "--expect $2: no side of that name before it"
+            shift 3
             ;;
         --duration) (($# >= 2)) || die "--duration needs seconds"; DURATION=$2; shift 2 ;;
         --connections) (($# >= 2)) || die "--connections needs N"; CONNECTIONS=$2; shift 2 ;;
@@ -243,7 +257,7 @@ measure() {
     local file="$OUT/$2-$name.json"
     taskset -c 1 "$LOADGEN" --insecure --json --server-pid "$PID" \
         --url "$URL/mutate" --body "$3" --content-type application/json \
-        --expect-body "$ALLOWED" --connections "$CONNECTIONS" \
+        --expect-body "${SIDE_EXPECTS[$1]}" --connections "$CONNECTIONS" \
         --duration "$(awk -v d="$DURATION" -v w="$WARMUP" 'BEGIN { print d + w }')" \
         --warmup "$WARMUP" --timeout-ms 10000 >"$file" || status=$?
     if ((status != 0)); then
