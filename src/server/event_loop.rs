@@ -173,9 +173,11 @@ impl EventLoop {
                             self.start_drain();
                         }
                     }
-                    Token(slot) => {
-                        self.service(slot, event.is_readable() || event.is_read_closed())
-                    }
+                    Token(slot) => self.service(
+                        slot,
+                        event.is_readable() || event.is_read_closed(),
+                        event.is_read_closed(),
+                    ),
                 }
             }
             self.expire(Instant::now());
@@ -290,11 +292,11 @@ impl EventLoop {
             *entry = Some(conn);
         }
         // The client may have sent its hello already; edge-triggered polling would not say so.
-        self.service(slot, true);
+        self.service(slot, true, false);
     }
 
     /// Runs a connection forward after an event: read, frame, route, write, re-arm.
-    fn service(&mut self, slot: usize, readable: bool) {
+    fn service(&mut self, slot: usize, readable: bool, read_closed: bool) {
         let now = Instant::now();
         let draining = self.drain_until.is_some();
         let Some(conn) = self.slots.get_mut(slot).and_then(|c| c.as_mut()) else {
@@ -304,7 +306,7 @@ impl EventLoop {
         let mut failure = None;
         loop {
             let was_handshaking = conn.phase() == Phase::Handshake;
-            if let Err(e) = conn.read(readable) {
+            if let Err(e) = conn.read(readable, read_closed) {
                 failure = Some(
                     if was_handshaking || e.kind() == io::ErrorKind::InvalidData {
                         Some(RejectReason::Tls)
@@ -430,7 +432,7 @@ impl EventLoop {
                 continue; // the client left; its slot now serves someone else
             }
             answer(conn, &waiter.request, &resp, now);
-            self.service(waiter.slot, false);
+            self.service(waiter.slot, false, false);
         }
     }
 
@@ -445,7 +447,7 @@ impl EventLoop {
             conn.timer_at = None;
             let (at, expiry) = conn.deadline(&self.settings.timeouts);
             if at > now {
-                self.service(timer.slot, false);
+                self.service(timer.slot, false, false);
                 continue;
             }
             match expiry {
@@ -462,7 +464,7 @@ impl EventLoop {
                         false,
                         now,
                     );
-                    self.service(timer.slot, false);
+                    self.service(timer.slot, false, false);
                 }
             }
         }
