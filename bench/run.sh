@@ -7,7 +7,10 @@
 # real notary client, compared with Connaisseur 2.x's ~26 ms of CPU per image.
 # See bench/README.md for what each figure means.
 #
-# Usage: bench/run.sh [--no-build]
+# Usage: bench/run.sh [--no-build] [--smoke]
+#   --smoke: build debug binaries (no fat LTO) and run every scenario, and bench/compare.sh's
+#            matrix (the debug server against itself), for a fraction of a second each: proves
+#            that the bench runs, for CI; the figures mean nothing.
 # Environment: BENCH_OUT (result directory, default target/bench),
 #              BENCH_DURATION (seconds measured per load scenario, default 10),
 #              BENCH_CONNECTIONS (default 16), BENCH_IDLE_CONNECTIONS (default 1000),
@@ -21,12 +24,23 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+BUILD=1
+SMOKE=
+for arg in "$@"; do
+    case $arg in
+        --no-build) BUILD= ;;
+        --smoke) SMOKE=1 ;;
+        *) echo "bench: unknown argument '$arg' (bench/run.sh [--no-build] [--smoke])" >&2; exit 1 ;;
+    esac
+done
 OUT=${BENCH_OUT:-$ROOT/target/bench}
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-1000}
 SLOW_VALIDATIONS=${BENCH_SLOW_VALIDATIONS:-100}
 WARMUP=1
+# Idle RSS is read this long after start, when start-up allocations have settled.
+IDLE_WAIT=5
 # Cold validations are sequential and slow next to the other loads: a shorter run is enough.
 COLD_DURATION=5
 # The slow registry holds every connection this long. The probe runs until SLOW_PROBE_END
@@ -38,10 +52,20 @@ SLOW_PROBE_END=5
 SLOW_SETTLED=1
 BUILD_BUDGET=900
 MEASURE_BUDGET=200
-SERVER=${BENCH_SERVER:-$ROOT/target/release/tastevin}
-LOADGEN=$ROOT/target/release/loadgen
-SEED=$ROOT/target/release/registry-seed
-SLOW_REGISTRY=$ROOT/target/release/slow-registry
+PROFILE=release
+if [[ -n $SMOKE ]]; then
+    # Everything short, the slow registry's hold included (the probe still ends before it).
+    PROFILE=debug
+    OUT=${BENCH_OUT:-$ROOT/target/bench-smoke}
+    DURATION=0.3 WARMUP=0.1 COLD_DURATION=0.3 IDLE_WAIT=0.5
+    IDLE_CONNECTIONS=50 SLOW_VALIDATIONS=10
+    SLOW_HOLD_MS=1500 SLOW_PROBE_END=1 SLOW_SETTLED=0.5
+    MEASURE_BUDGET=120
+fi
+SERVER=${BENCH_SERVER:-$ROOT/target/$PROFILE/tastevin}
+LOADGEN=$ROOT/target/$PROFILE/loadgen
+SEED=$ROOT/target/$PROFILE/registry-seed
+SLOW_REGISTRY=$ROOT/target/$PROFILE/slow-registry
 ALLOWED='"allowed":true'
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -49,10 +73,18 @@ die() { echo "bench: $*" >&2; exit 1; }
 command -v jq >/dev/null || die "jq is needed to read loadgen's JSON output (apt-get install jq)"
 mkdir -p "$OUT"
 
-if [[ ${1:-} != --no-build ]]; then
-    echo "== building release binaries (bounded to ${BUILD_BUDGET}s)"
-    timeout "$BUILD_BUDGET" cargo build --release --quiet -p tastevin -p tastevin-bench \
-        || die "release build failed"
+# plus SECS...: their sum (the durations may be fractions of a second).
+plus() { awk 'BEGIN { s = 0; for (i = 1; i < ARGC; i++) s += ARGV[i]; print s }' "$@"; }
+
+if [[ -n $BUILD ]]; then
+    echo "== building $PROFILE binaries (bounded to ${BUILD_BUDGET}s)"
+    if [[ -n $SMOKE ]]; then
+        timeout "$BUILD_BUDGET" cargo build --quiet -p tastevin -p tastevin-bench \
+            || die "debug build failed"
+    else
+        timeout "$BUILD_BUDGET" cargo build --release --quiet -p tastevin -p tastevin-bench \
+            || die "release build failed"
+    fi
 fi
 for binary in "$SERVER" "$LOADGEN" "$SEED" "$SLOW_REGISTRY"; do
     [[ -x $binary ]] || die "missing $binary: run without --no-build"
@@ -158,12 +190,12 @@ loadgen_json() {
     fi
 }
 
-MUTATE_ARGS=(--connections "$CONNECTIONS" --duration $((DURATION + WARMUP)) --warmup "$WARMUP"
+MUTATE_ARGS=(--connections "$CONNECTIONS" --duration $(plus "$DURATION" "$WARMUP") --warmup "$WARMUP"
     --content-type application/json --expect-body "$ALLOWED")
 
 echo "== server with the embedded default configuration"
 start_server default
-sleep 5
+sleep "$IDLE_WAIT"
 IDLE_RSS=$(rss_kib "$SERVER_PID")
 
 echo "== /mutate minimal Pod, $CONNECTIONS connections, ${DURATION}s"
@@ -274,14 +306,14 @@ YAML
     SERVER_ENV=(CACHE_EXPIRY_SECONDS=0)
     start_server cosign-cold --config "$OUT/cosign.yaml"
     signed_load cosign-cold --connections 1 \
-        --duration $((COLD_DURATION + WARMUP)) --warmup "$WARMUP"
+        --duration $(plus "$COLD_DURATION" "$WARMUP") --warmup "$WARMUP"
     stop_server
 
     echo "== cached cosign /mutate, $CONNECTIONS connections, ${DURATION}s"
     SERVER_ENV=()
     start_server cosign-cached --config "$OUT/cosign.yaml"
     signed_load cosign-cached --connections "$CONNECTIONS" \
-        --duration $((DURATION + WARMUP)) --warmup "$WARMUP"
+        --duration $(plus "$DURATION" "$WARMUP") --warmup "$WARMUP"
     stop_server
 
     SLOW_PORT=$(free_port)
@@ -422,7 +454,7 @@ JSON
     loadgen_json notaryv1-cold --url "https://127.0.0.1:$PORT/mutate" \
         --body "$OUT/review-notary.json" --content-type application/json \
         --expect-body "$ALLOWED" --connections 1 \
-        --duration $((COLD_DURATION + WARMUP)) --warmup "$WARMUP"
+        --duration $(plus "$COLD_DURATION" "$WARMUP") --warmup "$WARMUP"
     NOTARY_TICKS=$(($(proc_cpu_ticks "$NOTARY_PID") - NOTARY_TICKS_BEFORE))
     stop_server
     # notary-server's CPU per validation, over the same run (warm-up included) as tastevin's:
@@ -531,6 +563,15 @@ jq -n --argjson idle_rss_kib "${IDLE_RSS:-null}" --argjson binary_bytes "$BINARY
                       else $notary_cold + {notary_server_us_per_validation: $notary_server_cpu_us} end)}' \
     >"$OUT/summary.json" 2>/dev/null \
     || echo "bench: could not write $OUT/summary.json (a scenario left no JSON)" >&2
+
+if [[ -n $SMOKE ]]; then
+    echo
+    echo "== bench/compare.sh --smoke: its matrix, the same server on both sides"
+    budget=$(remaining)
+    ((budget > 0)) || die "time budget of ${MEASURE_BUDGET}s exhausted before bench/compare.sh"
+    BENCH_LOADGEN=$LOADGEN timeout "$budget" bench/compare.sh --smoke --out "$OUT/compare" \
+        --server a "$SERVER" --server b "$SERVER" || FAILED=1
+fi
 
 echo
 echo "JSON per scenario, all of them in summary.json, and server logs: $OUT"

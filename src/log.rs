@@ -69,32 +69,94 @@ pub fn enabled(level: Level) -> bool {
     level >= settings().threshold
 }
 
+/// A line buffer larger than this after a line is released rather than kept for the next.
+const KEPT_BUFFER_BYTES: usize = 16 * 1024;
+
+/// JSON line, fields in the order Connaisseur writes them.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    level: &'a str,
+    msg: &'a str,
+    time: f64,
+}
+
+/// Per-thread buffers for the line and (JSON only) the message: every admission logs a line,
+/// and formatting into reused buffers keeps that off the allocator.
+#[derive(Default)]
+struct Buffers {
+    line: Vec<u8>,
+    message: String,
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
+}
+
 /// Writes one log line (used through the `log_*!` macros).
 pub fn write(level: Level, message: std::fmt::Arguments<'_>) {
     if !enabled(level) {
         return;
     }
-    let line = format_line(
-        settings().format,
-        level,
-        &message.to_string(),
-        SystemTime::now(),
-    );
-    // A closed stdout must not take the webhook down: the line is lost, nothing else.
-    let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    let format = settings().format;
+    let at = SystemTime::now();
+    let written = BUFFERS.try_with(|buffers| {
+        // Busy only when formatting an argument logs itself: that line gets its own buffers.
+        let Ok(mut buffers) = buffers.try_borrow_mut() else {
+            return false;
+        };
+        let Buffers {
+            line,
+            message: scratch,
+        } = &mut *buffers;
+        format_line(line, scratch, format, level, message, at);
+        emit(line);
+        if line.capacity() > KEPT_BUFFER_BYTES || scratch.capacity() > KEPT_BUFFER_BYTES {
+            *buffers = Buffers::default();
+        }
+        true
+    });
+    if written != Ok(true) {
+        let mut line = Vec::new();
+        format_line(&mut line, &mut String::new(), format, level, message, at);
+        emit(&line);
+    }
 }
 
-fn format_line(format: Format, level: Level, message: &str, at: SystemTime) -> String {
+fn emit(line: &[u8]) {
+    // A closed stdout must not take the webhook down: the line is lost, nothing else.
+    let _ = std::io::stdout().lock().write_all(line);
+}
+
+/// Replaces `line` by the formatted line (`scratch` holds the JSON message while it is
+/// escaped).
+fn format_line(
+    line: &mut Vec<u8>,
+    scratch: &mut String,
+    format: Format,
+    level: Level,
+    message: std::fmt::Arguments<'_>,
+    at: SystemTime,
+) {
     let secs = at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
+    line.clear();
+    // Writing into a Vec cannot fail, nor can serialising strings and a number.
     match format {
-        Format::Text => format!("{secs:.3} {:<5} {message}\n", level.as_str()),
+        Format::Text => {
+            let _ = writeln!(line, "{secs:.3} {:<5} {message}", level.as_str());
+        }
         Format::Json => {
-            let value =
-                serde_json::json!({ "level": level.as_str(), "msg": message, "time": secs });
-            format!("{value}\n")
+            scratch.clear();
+            let _ = std::fmt::Write::write_fmt(scratch, message);
+            let json = JsonLine {
+                level: level.as_str(),
+                msg: scratch,
+                time: secs,
+            };
+            let _ = serde_json::to_writer(&mut *line, &json);
+            line.push(b'\n');
         }
     }
 }
@@ -124,19 +186,75 @@ mod tests {
         assert_eq!(Level::parse("loud"), None);
     }
 
+    fn line(format: Format, level: Level, message: &str) -> String {
+        let mut line = Vec::new();
+        format_line(
+            &mut line,
+            &mut String::new(),
+            format,
+            level,
+            format_args!("{message}"),
+            UNIX_EPOCH,
+        );
+        String::from_utf8(line).unwrap()
+    }
+
     #[test]
     fn json_lines_escape_the_message() {
-        let line = format_line(Format::Json, Level::Warn, "a \"quoted\"\nline", UNIX_EPOCH);
+        let line = line(Format::Json, Level::Warn, "a \"quoted\"\nline");
         assert!(line.ends_with('\n'));
         let parsed: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(parsed["level"], "warn");
         assert_eq!(parsed["msg"], "a \"quoted\"\nline");
         assert_eq!(parsed["time"], 0.0);
+        assert!(line.starts_with(r#"{"level":"warn","msg":"#), "{line}");
     }
 
     #[test]
     fn text_lines_carry_level_and_message() {
-        let line = format_line(Format::Text, Level::Info, "hello", UNIX_EPOCH);
-        assert_eq!(line, "0.000 info  hello\n");
+        assert_eq!(
+            line(Format::Text, Level::Info, "hello"),
+            "0.000 info  hello\n"
+        );
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_last_line() {
+        let mut buffer = Vec::new();
+        let mut scratch = String::new();
+        for (format, message) in [
+            (Format::Json, "a longer first message"),
+            (Format::Json, "b"),
+        ] {
+            format_line(
+                &mut buffer,
+                &mut scratch,
+                format,
+                Level::Info,
+                format_args!("{message}"),
+                UNIX_EPOCH,
+            );
+        }
+        assert_eq!(
+            buffer,
+            br#"{"level":"info","msg":"b","time":0.0}"#
+                .iter()
+                .chain(b"\n")
+                .copied()
+                .collect::<Vec<u8>>()
+        );
+    }
+
+    #[test]
+    fn a_line_logged_while_formatting_a_line_is_written_too() {
+        struct Nested;
+        impl std::fmt::Display for Nested {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write(Level::Error, format_args!("inner"));
+                f.write_str("outer")
+            }
+        }
+        // Must neither panic on the busy buffer nor deadlock.
+        write(Level::Error, format_args!("{Nested}"));
     }
 }

@@ -203,13 +203,17 @@ impl Engine<'_> {
             finished.into_iter().partition(|outcome| !outcome.timed_out);
         let validated = outcomes.len();
         outcomes.extend(late);
-        let seen: HashSet<String> = outcomes.iter().map(|o| o.raw.clone()).collect();
-        let unstarted: Vec<ImageOutcome> = images
-            .iter()
-            .filter(|image| !seen.contains(image.raw))
-            .map(|image| self.timed_out(image.raw))
-            .collect();
-        outcomes.extend(unstarted);
+        // One outcome per distinct image at most: as many outcomes as images means every
+        // image was started, and the common case needs no set of names.
+        if outcomes.len() < images.len() {
+            let seen: HashSet<&str> = outcomes.iter().map(|o| o.raw.as_str()).collect();
+            let unstarted: Vec<ImageOutcome> = images
+                .iter()
+                .filter(|image| !seen.contains(image.raw))
+                .map(|image| self.timed_out(image.raw))
+                .collect();
+            outcomes.extend(unstarted);
+        }
         (outcomes, validated)
     }
 
@@ -560,6 +564,17 @@ fn aggregate(
             "validation of admission request {uid} timed out after validating {validated}/{} images",
             images.len()
         ));
+    }
+    let pins = |outcome: &ImageOutcome| {
+        matches!(
+            &outcome.result,
+            Ok(Admitted {
+                patch_value: Some(_)
+            })
+        )
+    };
+    if !outcomes.iter().any(pins) {
+        return Decision::Allow(Vec::new());
     }
     // Outcomes may arrive in any order once validators run concurrently: find each image's
     // positions by its string, and emit ops in arrival order, then position order.

@@ -140,11 +140,25 @@ impl AdmissionResponse {
 
     /// The whole AdmissionReview answer, echoing the request's `kind` and `apiVersion`.
     pub fn to_review_json(&self, kind: &str, api_version: &str) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&ReviewOut {
-            kind,
-            api_version,
-            response: self,
-        })
+        // Sized once for the envelope, the uid, a denial's message and the base64 patch, so
+        // serialising does not grow the buffer on the way.
+        let mut out = Vec::with_capacity(
+            160 + kind.len()
+                + api_version.len()
+                + self.uid.len()
+                + self.status.as_ref().map_or(0, |s| s.message.len() + 32)
+                + self.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 48)
+                + self.warnings.iter().map(|w| w.len() + 4).sum::<usize>(),
+        );
+        serde_json::to_writer(
+            &mut out,
+            &ReviewOut {
+                kind,
+                api_version,
+                response: self,
+            },
+        )?;
+        Ok(out)
     }
 }
 

@@ -1,5 +1,7 @@
 //! HTTP/1.1 response encoding: status line, the few headers the webhook needs, and the body.
 
+use std::io::Write;
+
 /// Interim response sent when a client waits on `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -51,9 +53,9 @@ impl Response {
 /// `Connection: close` is sent when the connection will not be kept alive.
 pub fn encode(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
     let bodyless = resp.status < 200 || resp.status == 204;
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(resp.status.to_string().as_bytes());
-    out.push(b' ');
+    // Numbers are written straight into `out` (a Vec cannot fail to take them): no
+    // temporary strings on the path of every answer.
+    let _ = write!(out, "HTTP/1.1 {} ", resp.status);
     out.extend_from_slice(reason(resp.status).as_bytes());
     out.extend_from_slice(b"\r\n");
     if let Some(content_type) = resp.content_type {
@@ -62,9 +64,7 @@ pub fn encode(resp: &Response, keep_alive: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
     }
     if !bodyless {
-        out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(resp.body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        let _ = write!(out, "Content-Length: {}\r\n", resp.body.len());
     }
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");

@@ -92,6 +92,10 @@ pub struct Conn {
     unread: bool,
     /// The peer sent EOF or close_notify.
     peer_closed: bool,
+    /// The poll reported the peer's half of the connection closed: its EOF is queued behind
+    /// the bytes, and no further readiness event will announce it, so every read now goes on
+    /// to `WouldBlock` or EOF.
+    peer_closing: bool,
     /// Close once the pending output is flushed.
     close_after_flush: bool,
     /// The server is shutting down: answer what is in flight with `Connection: close`.
@@ -130,6 +134,7 @@ impl Conn {
             output_since: now,
             unread: true,
             peer_closed: false,
+            peer_closing: false,
             close_after_flush: false,
             draining: false,
             want_writable: false,
@@ -178,11 +183,20 @@ impl Conn {
     }
 
     /// Reads what the socket has, as far as the connection may buffer. `readable` says the
-    /// poll reported new bytes; without it only bytes left unread earlier are taken. TLS
-    /// errors are returned as `InvalidData` after the alert has been sent if possible.
-    pub fn read(&mut self, readable: bool) -> io::Result<()> {
+    /// poll reported new bytes; without it only bytes left unread earlier are taken;
+    /// `read_closed` that the poll also reported the peer's write side closed. TLS errors are
+    /// returned as `InvalidData` after the alert has been sent if possible.
+    ///
+    /// A read that returns less than it asked for has emptied the socket's receive queue:
+    /// the poll is edge-triggered and reports any byte that arrives later, so reading stops
+    /// there instead of spending a system call on `WouldBlock` for every request — unless
+    /// the peer's EOF is queued (`read_closed`), which only a further read finds.
+    pub fn read(&mut self, readable: bool, read_closed: bool) -> io::Result<()> {
         if readable {
             self.unread = true;
+        }
+        if read_closed {
+            self.peer_closing = true;
         }
         while self.may_read() {
             let progressed = match &mut self.transport {
@@ -190,7 +204,12 @@ impl Conn {
                 Transport::Plain => read_plain_step(&mut self.sock, &mut self.input)?,
             };
             match progressed {
-                Step::Bytes => {}
+                Step::Bytes { drained } => {
+                    if drained && !self.peer_closing {
+                        self.unread = false;
+                        break;
+                    }
+                }
                 Step::WouldBlock => {
                     self.unread = false;
                     break;
@@ -367,7 +386,10 @@ fn input_cap(limits: &Limits) -> usize {
 }
 
 enum Step {
-    Bytes,
+    /// Bytes were read; `drained` when fewer than asked for (the receive queue is empty).
+    Bytes {
+        drained: bool,
+    },
     WouldBlock,
     Eof,
 }
@@ -391,7 +413,9 @@ fn read_plain_step(sock: &mut TcpStream, input: &mut Vec<u8>) -> io::Result<Step
         }
         Ok(n) => {
             input.truncate(old + n);
-            Ok(Step::Bytes)
+            Ok(Step::Bytes {
+                drained: n < READ_CHUNK,
+            })
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             input.truncate(old);
@@ -409,15 +433,21 @@ fn read_tls_step(
     sock: &mut TcpStream,
     input: &mut Vec<u8>,
 ) -> io::Result<Step> {
+    let mut sock = ShortReads { sock, short: false };
     let step = loop {
-        match tls.read_tls(sock) {
+        match tls.read_tls(&mut sock) {
             Ok(0) => break Step::Eof,
-            Ok(_) => break Step::Bytes,
+            Ok(_) => {
+                break Step::Bytes {
+                    drained: sock.short,
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Step::WouldBlock,
             Err(e) => return Err(e),
         }
     };
+    let sock = sock.sock;
     let state = match tls.process_new_packets() {
         Ok(state) => state,
         Err(e) => {
@@ -439,6 +469,21 @@ fn read_tls_step(
         return Ok(Step::Eof);
     }
     Ok(step)
+}
+
+/// The socket as rustls reads it, noting whether the last read returned fewer bytes than
+/// rustls asked for.
+struct ShortReads<'a> {
+    sock: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for ShortReads<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
 }
 
 /// Writes queued TLS records; returns true when the socket would block.

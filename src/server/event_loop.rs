@@ -56,7 +56,8 @@ struct Waiter {
 /// What is kept of a request while its answer is computed.
 #[derive(Clone)]
 struct RequestMeta {
-    method: String,
+    /// The method's metrics label, taken before the request moves to the router.
+    method: &'static str,
     keep_alive: bool,
     started: Instant,
     metrics_path: Option<metrics::RoutePath>,
@@ -172,9 +173,11 @@ impl EventLoop {
                             self.start_drain();
                         }
                     }
-                    Token(slot) => {
-                        self.service(slot, event.is_readable() || event.is_read_closed())
-                    }
+                    Token(slot) => self.service(
+                        slot,
+                        event.is_readable() || event.is_read_closed(),
+                        event.is_read_closed(),
+                    ),
                 }
             }
             self.expire(Instant::now());
@@ -289,11 +292,11 @@ impl EventLoop {
             *entry = Some(conn);
         }
         // The client may have sent its hello already; edge-triggered polling would not say so.
-        self.service(slot, true);
+        self.service(slot, true, false);
     }
 
     /// Runs a connection forward after an event: read, frame, route, write, re-arm.
-    fn service(&mut self, slot: usize, readable: bool) {
+    fn service(&mut self, slot: usize, readable: bool, read_closed: bool) {
         let now = Instant::now();
         let draining = self.drain_until.is_some();
         let Some(conn) = self.slots.get_mut(slot).and_then(|c| c.as_mut()) else {
@@ -303,7 +306,7 @@ impl EventLoop {
         let mut failure = None;
         loop {
             let was_handshaking = conn.phase() == Phase::Handshake;
-            if let Err(e) = conn.read(readable) {
+            if let Err(e) = conn.read(readable, read_closed) {
                 failure = Some(
                     if was_handshaking || e.kind() == io::ErrorKind::InvalidData {
                         Some(RejectReason::Tls)
@@ -318,7 +321,7 @@ impl EventLoop {
                 match conn.next_request(now) {
                     Next::Nothing => break,
                     Next::Request(request, started) => {
-                        let method = request.method.clone();
+                        let method = metrics::method_label(&request.method);
                         let keep_alive = request.keep_alive;
                         let routed = self.router.route(request);
                         let meta = RequestMeta {
@@ -429,7 +432,7 @@ impl EventLoop {
                 continue; // the client left; its slot now serves someone else
             }
             answer(conn, &waiter.request, &resp, now);
-            self.service(waiter.slot, false);
+            self.service(waiter.slot, false, false);
         }
     }
 
@@ -444,7 +447,7 @@ impl EventLoop {
             conn.timer_at = None;
             let (at, expiry) = conn.deadline(&self.settings.timeouts);
             if at > now {
-                self.service(timer.slot, false);
+                self.service(timer.slot, false, false);
                 continue;
             }
             match expiry {
@@ -461,7 +464,7 @@ impl EventLoop {
                         false,
                         now,
                     );
-                    self.service(timer.slot, false);
+                    self.service(timer.slot, false, false);
                 }
             }
         }
@@ -521,6 +524,6 @@ fn answer(conn: &mut Conn, meta: &RequestMeta, resp: &Response, now: Instant) {
         let seconds = Instant::now()
             .saturating_duration_since(meta.started)
             .as_secs_f64();
-        metrics::global().observe_http(&meta.method, path, resp.status, seconds);
+        metrics::global().observe_http(meta.method, path, resp.status, seconds);
     }
 }
