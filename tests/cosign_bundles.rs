@@ -152,13 +152,7 @@ fn a_keyless_bundle_is_checked_at_its_integrated_time_for_the_expected_identity(
     let pushed = registry.push_image(REPOSITORY, "keyless", "keyless");
     let image = format!("{}/{REPOSITORY}:keyless", registry.host());
     let leaf = fulcio.issue("alice@example.org", GITHUB);
-    let (pem, der) = (leaf.pem.clone(), leaf.der());
-    let sign = |message: &[u8]| leaf.sign(message);
-    let signer = BundleSigner::Keyless {
-        certificate_pem: &pem,
-        certificate_der: &der,
-        sign: &sign,
-    };
+    let signer = BundleSigner::Keyless(&leaf);
     let signed = bundle(
         &signer,
         &sign_statement(&registry, &pushed),
@@ -181,13 +175,7 @@ fn a_keyless_bundle_is_checked_at_its_integrated_time_for_the_expected_identity(
 
     // Another identity.
     let mallory_leaf = fulcio.issue("mallory@example.org", GITHUB);
-    let (mallory_pem, mallory_der) = (mallory_leaf.pem.clone(), mallory_leaf.der());
-    let mallory_sign = |message: &[u8]| mallory_leaf.sign(message);
-    let mallory = BundleSigner::Keyless {
-        certificate_pem: &mallory_pem,
-        certificate_der: &mallory_der,
-        sign: &mallory_sign,
-    };
+    let mallory = BundleSigner::Keyless(&mallory_leaf);
     let pushed_m = registry.push_image(REPOSITORY, "mallory", "mallory");
     let signed_m = bundle(
         &mallory,
@@ -480,13 +468,7 @@ fn an_independent_verifier_agrees_on_the_bundles_made_here() {
     let pushed = registry.push_image(REPOSITORY, "cross", "cross");
     let image = format!("{}/{REPOSITORY}:cross", registry.host());
     let leaf = fulcio.issue("alice@example.org", GITHUB);
-    let (pem, der) = (leaf.pem.clone(), leaf.der());
-    let sign = |message: &[u8]| leaf.sign(message);
-    let signer = BundleSigner::Keyless {
-        certificate_pem: &pem,
-        certificate_der: &der,
-        sign: &sign,
-    };
+    let signer = BundleSigner::Keyless(&leaf);
     let signed = bundle(
         &signer,
         &sign_statement(&registry, &pushed),

@@ -12,11 +12,21 @@ use tastevin::cache::{CachePolicy, Verdict};
 use tastevin::metrics::Metrics;
 use tastevin::redis::resp::Reply;
 use tastevin::redis::verdicts::{self, SharedVerdicts};
+use tastevin::redis::versions::SharedVersions;
 use tastevin::redis::{Client, RedisSettings};
 
 const IMAGE: &str = "127.0.0.1:5000/team/app:1";
 
 fn settings(server: &RedisServer, password: Option<&str>) -> RedisSettings {
+    settings_speaking(server, password, "2")
+}
+
+/// The settings for `server` with `REDIS_PROTOCOL=protocol`.
+fn settings_speaking(
+    server: &RedisServer,
+    password: Option<&str>,
+    protocol: &str,
+) -> RedisSettings {
     let port = server.port.to_string();
     let ca = server
         .ca_path
@@ -33,6 +43,7 @@ fn settings(server: &RedisServer, password: Option<&str>) -> RedisSettings {
         "REDIS_TLS" => Some(tls.to_owned()),
         "REDIS_CA_PATH" => Some(ca.clone()),
         "REDIS_PASSWORD" => password.map(str::to_owned),
+        "REDIS_PROTOCOL" => Some(protocol.to_owned()),
         _ => None,
     });
     assert!(notices.is_empty(), "{notices:?}");
@@ -105,6 +116,68 @@ fn tls_with_password_and_wrong_password() {
     assert_eq!(two.get(IMAGE, 1, deadline()), Some(Verdict::Trusted(None)));
     let intruder_metrics = self::metrics();
     let intruder = replica(settings(&server, Some("wrong")), intruder_metrics);
+    assert_eq!(intruder.get(IMAGE, 1, deadline()), None);
+    assert_eq!(
+        counted(
+            intruder_metrics,
+            "tastevin_redis_errors_total{kind=\"auth\"}"
+        ),
+        1
+    );
+}
+
+#[test]
+fn resp3_over_tls_with_a_password_shares_verdicts_and_versions() {
+    let server = RedisServer::tls("s3cret");
+    let metrics = metrics();
+    let one = replica(settings_speaking(&server, Some("s3cret"), "3"), metrics);
+    let two = replica(settings_speaking(&server, Some("s3cret"), "3"), metrics);
+    assert_eq!(two.get(IMAGE, 1, deadline()), None);
+    let trusted = Verdict::Trusted(Some(digest()));
+    one.put(IMAGE, 1, &trusted, deadline());
+    assert_eq!(two.get(IMAGE, 1, deadline()), Some(trusted));
+    // The rollback memory reads RESP3's [role, score] pairs, and RESP2 replicas agree.
+    let client = |protocol| {
+        let settings = settings_speaking(&server, Some("s3cret"), protocol);
+        std::sync::Arc::new(Client::new(settings, metrics).expect("client"))
+    };
+    // HELLO 3 was spoken: a score comes back as its own RESP3 type inside a pair.
+    let raw = client("3")
+        .call("test", &[b"ZADD", b"probe", b"7", b"m"], deadline())
+        .and_then(|_| {
+            client("3").call(
+                "test",
+                &[b"ZRANGE", b"probe", b"0", b"-1", b"WITHSCORES"],
+                deadline(),
+            )
+        });
+    assert_eq!(
+        raw,
+        Ok(Reply::Array(Some(vec![Reply::Array(Some(vec![
+            Reply::Bulk(Some(b"m".to_vec())),
+            Reply::Bulk(Some(b"7".to_vec())),
+        ]))])))
+    );
+    let resp3 = SharedVersions::new(client("3"), metrics);
+    let resp2 = SharedVersions::new(client("2"), metrics);
+    let versions = vec![("root".to_owned(), 3), ("targets".to_owned(), 12)];
+    resp3.record("registry.test/app", &versions, deadline());
+    let mut seen = resp3.highest("registry.test/app", deadline());
+    seen.sort();
+    assert_eq!(seen, versions);
+    let mut seen = resp2.highest("registry.test/app", deadline());
+    seen.sort();
+    assert_eq!(seen, versions);
+    assert_eq!(
+        counted(metrics, "tastevin_redis_errors_total{kind=\"invalid\"}"),
+        0
+    );
+    // A wrong password is refused by HELLO as by AUTH.
+    let intruder_metrics = self::metrics();
+    let intruder = replica(
+        settings_speaking(&server, Some("wrong"), "3"),
+        intruder_metrics,
+    );
     assert_eq!(intruder.get(IMAGE, 1, deadline()), None);
     assert_eq!(
         counted(

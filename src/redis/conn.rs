@@ -1,6 +1,7 @@
-//! One connection to Redis over TCP or TLS, authenticated on open. Blocking and bounded:
-//! every call gets a timeout that never reaches past the caller's deadline, so a slow Redis
-//! costs at most that, and a reply is read only up to [`super::resp::MAX_BULK`].
+//! One connection to Redis over TCP or TLS, authenticated on open (`AUTH`, or `HELLO 3` for
+//! RESP3). Blocking and bounded: every call gets a timeout that never reaches past the
+//! caller's deadline, so a slow Redis costs at most that, and a reply is read only up to
+//! [`super::resp::MAX_BULK`].
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -15,7 +16,7 @@ use super::resp::{self, ParseError, Reply};
 /// The most bytes one reply may take (bulk strings and arrays are bounded each; this bounds
 /// their product).
 const MAX_REPLY: usize = 1024 * 1024;
-use super::{RedisError, Target};
+use super::{Protocol, RedisError, Target};
 
 enum Stream {
     Plain(TcpStream),
@@ -61,6 +62,23 @@ impl Connection {
             stream,
             buffer: Vec::new(),
         };
+        if target.protocol == Protocol::Resp3 {
+            let user = target.user.as_deref().unwrap_or("default");
+            let mut hello: Vec<&[u8]> = vec![b"HELLO", b"3"];
+            if let Some(password) = &target.password {
+                hello.extend([&b"AUTH"[..], user.as_bytes(), password.as_bytes()]);
+            }
+            return match connection.call(&hello, deadline)? {
+                Reply::Array(Some(_)) => Ok(connection),
+                Reply::Error(message) if message.starts_with("NOPROTO") => {
+                    Err(RedisError::Protocol(
+                        "the server does not speak RESP3 (REDIS_PROTOCOL=3 needs Redis 6 or later)",
+                    ))
+                }
+                Reply::Error(message) => Err(RedisError::Auth(message)),
+                _ => Err(RedisError::Protocol("unexpected answer to HELLO")),
+            };
+        }
         if let Some(password) = &target.password {
             let reply = match &target.user {
                 Some(user) => {

@@ -59,6 +59,16 @@ pub struct Target {
     /// `REDIS_USER`: an ACL user; with none, `AUTH <password>` (the `default` user).
     pub user: Option<String>,
     pub password: Option<String>,
+    /// `REDIS_PROTOCOL`: 2 (the default, what every Redis speaks) or 3 (`HELLO 3`).
+    pub protocol: Protocol,
+}
+
+/// The RESP version spoken on every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Resp2,
+    /// Negotiated with `HELLO 3` (Redis 6 and later), which also authenticates.
+    Resp3,
 }
 
 impl fmt::Debug for Target {
@@ -68,6 +78,7 @@ impl fmt::Debug for Target {
             .field("port", &self.port)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("protocol", &self.protocol)
             .finish()
     }
 }
@@ -132,12 +143,23 @@ impl RedisSettings {
                 }
             },
         };
+        let protocol = match lookup("REDIS_PROTOCOL").as_deref().map(str::trim) {
+            None | Some("2") => Protocol::Resp2,
+            Some("3") => Protocol::Resp3,
+            Some(other) => {
+                notices.push(format!(
+                    "REDIS_PROTOCOL={other:?} is not 2 or 3, using 2 (the default)"
+                ));
+                Protocol::Resp2
+            }
+        };
         let settings = RedisSettings {
             target: Target {
                 host,
                 port,
                 user: lookup("REDIS_USER").filter(|u| !u.is_empty()),
                 password: lookup("REDIS_PASSWORD").filter(|p| !p.is_empty()),
+                protocol,
             },
             tls,
             ca_path: lookup("REDIS_CA_PATH").map_or(PathBuf::from(DEFAULT_CA_PATH), PathBuf::from),
@@ -157,7 +179,7 @@ pub enum RedisError {
     Auth(String),
     Timeout,
     Io(String),
-    /// The answer was not RESP2 or not what the command returns.
+    /// The answer was not RESP or not what the command returns.
     Protocol(&'static str),
     /// Redis answered `-ERR …`.
     Server(String),

@@ -1,6 +1,12 @@
-//! The RESP2 subset tastevin speaks to Redis: commands are encoded as arrays of bulk strings,
+//! The RESP subset tastevin speaks to Redis: commands are encoded as arrays of bulk strings,
 //! replies are parsed strictly and within bounds, because a Redis that lies (or something
 //! else on its port) must produce a clear error, never a panic, a hang or a huge allocation.
+//!
+//! Replies are RESP2, or RESP3 after `HELLO 3` (`REDIS_PROTOCOL=3`). RESP3's extra types are
+//! read into the RESP2 shapes the callers already handle: null → nil bulk string, boolean →
+//! integer 1/0, double, big number and verbatim string → bulk string (the text), blob error →
+//! error, map → array of keys and values in turn, set → array. Push and attribute frames
+//! (client tracking, pub/sub, never asked for) are refused.
 
 /// The largest bulk string accepted; verdicts are a few hundred bytes.
 pub const MAX_BULK: usize = 64 * 1024;
@@ -28,7 +34,7 @@ pub enum Reply {
 pub enum ParseError {
     /// More bytes are needed.
     Incomplete,
-    /// The bytes cannot be a RESP2 reply; the text says what is wrong.
+    /// The bytes cannot be a RESP reply; the text says what is wrong.
     Invalid(&'static str),
 }
 
@@ -57,33 +63,41 @@ fn parse_at(buf: &[u8], depth: usize) -> Result<(Reply, usize), ParseError> {
         b'+' => Ok((Reply::Simple(text(line)?), after_line)),
         b'-' => Ok((Reply::Error(text(line)?), after_line)),
         b':' => Ok((Reply::Integer(integer(line)?), after_line)),
-        b'$' => {
-            let length = integer(line)?;
-            if length == -1 {
-                return Ok((Reply::Bulk(None), after_line));
-            }
-            let length = usize::try_from(length)
-                .map_err(|_| ParseError::Invalid("negative bulk string length"))?;
-            if length > MAX_BULK {
-                return Err(ParseError::Invalid("bulk string longer than 64 KiB"));
-            }
-            let body = buf
-                .get(after_line..after_line + length)
-                .ok_or(ParseError::Incomplete)?;
-            let end = after_line + length;
-            match (buf.get(end), buf.get(end + 1)) {
-                (Some(b'\r'), Some(b'\n')) => Ok((Reply::Bulk(Some(body.to_vec())), end + 2)),
-                (None, _) | (Some(b'\r'), None) => Err(ParseError::Incomplete),
-                _ => Err(ParseError::Invalid("bulk string not followed by CRLF")),
-            }
+        b'_' if line.is_empty() => Ok((Reply::Bulk(None), after_line)),
+        b'#' => match line {
+            b"t" => Ok((Reply::Integer(1), after_line)),
+            b"f" => Ok((Reply::Integer(0), after_line)),
+            _ => Err(ParseError::Invalid("malformed boolean")),
+        },
+        b',' | b'(' => Ok((Reply::Bulk(Some(text(line)?.into_bytes())), after_line)),
+        b'$' | b'=' | b'!' => {
+            let (body, used) = blob(buf, line, after_line)?;
+            let reply = match kind {
+                b'$' => Reply::Bulk(body),
+                // `=`: a three-letter format and a colon before the text.
+                b'=' => match body {
+                    Some(body) if body.get(3) == Some(&b':') => {
+                        Reply::Bulk(Some(body.get(4..).unwrap_or_default().to_vec()))
+                    }
+                    _ => return Err(ParseError::Invalid("malformed verbatim string")),
+                },
+                _ => Reply::Error(text(&body.ok_or(ParseError::Invalid("nil blob error"))?)?),
+            };
+            Ok((reply, used))
         }
-        b'*' => {
+        b'*' | b'~' | b'%' => {
             let count = integer(line)?;
-            if count == -1 {
+            if count == -1 && kind == b'*' {
                 return Ok((Reply::Array(None), after_line));
             }
             let count =
                 usize::try_from(count).map_err(|_| ParseError::Invalid("negative array length"))?;
+            // A map's count is of pairs.
+            let count = if kind == b'%' {
+                count.saturating_mul(2)
+            } else {
+                count
+            };
             if count > MAX_ARRAY {
                 return Err(ParseError::Invalid("array with more than 256 elements"));
             }
@@ -101,6 +115,33 @@ fn parse_at(buf: &[u8], depth: usize) -> Result<(Reply, usize), ParseError> {
             Ok((Reply::Array(Some(items)), used))
         }
         _ => Err(ParseError::Invalid("unknown reply type byte")),
+    }
+}
+
+/// The body of a blob (`$`, `=`, `!`) whose length line is `line`, and the bytes the whole
+/// reply took; `None` for RESP2's nil bulk string (`$-1`).
+fn blob(
+    buf: &[u8],
+    line: &[u8],
+    after_line: usize,
+) -> Result<(Option<Vec<u8>>, usize), ParseError> {
+    let length = integer(line)?;
+    if length == -1 {
+        return Ok((None, after_line));
+    }
+    let length =
+        usize::try_from(length).map_err(|_| ParseError::Invalid("negative bulk string length"))?;
+    if length > MAX_BULK {
+        return Err(ParseError::Invalid("bulk string longer than 64 KiB"));
+    }
+    let body = buf
+        .get(after_line..after_line + length)
+        .ok_or(ParseError::Incomplete)?;
+    let end = after_line + length;
+    match (buf.get(end), buf.get(end + 1)) {
+        (Some(b'\r'), Some(b'\n')) => Ok((Some(body.to_vec()), end + 2)),
+        (None, _) | (Some(b'\r'), None) => Err(ParseError::Incomplete),
+        _ => Err(ParseError::Invalid("bulk string not followed by CRLF")),
     }
 }
 
@@ -167,6 +208,55 @@ mod tests {
                 14
             ))
         );
+    }
+
+    #[test]
+    fn resp3_replies_take_the_resp2_shapes() {
+        assert_eq!(parse(b"_\r\n"), Ok((Reply::Bulk(None), 3)));
+        assert_eq!(parse(b"#t\r\n"), Ok((Reply::Integer(1), 4)));
+        assert_eq!(parse(b"#f\r\n"), Ok((Reply::Integer(0), 4)));
+        assert_eq!(parse(b",5\r\n"), Ok((Reply::Bulk(Some(b"5".to_vec())), 4)));
+        assert_eq!(
+            parse(b"(123456789012345678901234567890\r\n").map(|(r, _)| r),
+            Ok(Reply::Bulk(Some(
+                b"123456789012345678901234567890".to_vec()
+            )))
+        );
+        assert_eq!(
+            parse(b"=7\r\ntxt:abc\r\n"),
+            Ok((Reply::Bulk(Some(b"abc".to_vec())), 13))
+        );
+        assert_eq!(
+            parse(b"!5\r\nERR x\r\n"),
+            Ok((Reply::Error("ERR x".into()), 11))
+        );
+        assert_eq!(
+            parse(b"%1\r\n+proto\r\n:3\r\n").map(|(r, _)| r),
+            Ok(Reply::Array(Some(vec![
+                Reply::Simple("proto".into()),
+                Reply::Integer(3)
+            ])))
+        );
+        assert_eq!(
+            parse(b"~1\r\n$1\r\na\r\n").map(|(r, _)| r),
+            Ok(Reply::Array(Some(vec![Reply::Bulk(Some(b"a".to_vec()))])))
+        );
+        for bad in [
+            &b"_x\r\n"[..],
+            b"#x\r\n",
+            b"=3\r\nabc\r\n",
+            b"%200\r\n",
+            b"~-1\r\n",
+            b">1\r\n+x\r\n",
+            b"|1\r\n+a\r\n+b\r\n",
+            b",\xff\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ParseError::Invalid(_))),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -91,9 +91,24 @@ impl SharedVersions {
     }
 }
 
-/// `ZRANGE … WITHSCORES`: role, version, role, version… Versions are whole numbers written
-/// by [`SharedVersions::record`]; anything else makes the whole answer unusable.
+/// `ZRANGE … WITHSCORES`: role, version, role, version… (RESP2), or one `[role, version]`
+/// array per role (RESP3). Versions are whole numbers written by [`SharedVersions::record`];
+/// anything else makes the whole answer unusable.
 fn parse_pairs(items: Vec<Reply>) -> Option<Vec<(String, u64)>> {
+    let items = if items
+        .iter()
+        .all(|item| matches!(item, Reply::Array(Some(pair)) if pair.len() == 2))
+    {
+        items
+            .into_iter()
+            .flat_map(|item| match item {
+                Reply::Array(Some(pair)) => pair,
+                _ => Vec::new(),
+            })
+            .collect()
+    } else {
+        items
+    };
     if items.len() % 2 != 0 {
         return None;
     }

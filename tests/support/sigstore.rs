@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tastevin::registry::manifest::{sha256_digest, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 use super::cosign::Signer;
-use super::fulcio::Fulcio;
+use super::fulcio::{Fulcio, Leaf};
 use super::registry::{PushedImage, Registry};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -33,19 +33,6 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 /// DSSE's pre-authentication encoding.
@@ -205,41 +192,34 @@ impl TestRekor {
     }
 }
 
-/// Who signs a bundle.
+/// Who signs a bundle: a key, or a Fulcio leaf (keyless).
 pub enum BundleSigner<'a> {
     Key(&'a Signer),
-    /// A Fulcio leaf: its PEM, DER and a signing function.
-    Keyless {
-        certificate_pem: &'a str,
-        certificate_der: &'a [u8],
-        sign: &'a dyn Fn(&[u8]) -> Vec<u8>,
-    },
+    Keyless(&'a Leaf),
 }
 
 impl BundleSigner<'_> {
     fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
             BundleSigner::Key(signer) => signer.sign(message),
-            BundleSigner::Keyless { sign, .. } => sign(message),
+            BundleSigner::Keyless(leaf) => leaf.sign(message),
         }
     }
 
     /// The PEM Rekor records as the verifier.
     fn verifier_pem(&self) -> String {
         match self {
-            BundleSigner::Key(signer) => pem("PUBLIC KEY", &signer.spki_der()),
-            BundleSigner::Keyless {
-                certificate_pem, ..
-            } => (*certificate_pem).to_owned(),
+            BundleSigner::Key(signer) => signer.public_key_pem(),
+            BundleSigner::Keyless(leaf) => leaf.pem.clone(),
         }
     }
 
     fn material(&self) -> Value {
         match self {
             BundleSigner::Key(_) => json!({"publicKey": {"hint": "tastevin-test-key"}}),
-            BundleSigner::Keyless {
-                certificate_der, ..
-            } => json!({"certificate": {"rawBytes": STANDARD.encode(certificate_der)}}),
+            BundleSigner::Keyless(leaf) => {
+                json!({"certificate": {"rawBytes": STANDARD.encode(leaf.der())}})
+            }
         }
     }
 }
