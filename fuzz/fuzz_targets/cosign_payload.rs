@@ -48,11 +48,11 @@ fuzz_target!(|data: &[u8]| {
         required: Vec::new(),
         transparency_log: TransparencyLog::Ignore,
     };
-    let verdict = verify(&[layer.clone()], DIGEST, &roots, &policy);
+    let verdict = verify(&[layer.clone()], &[], DIGEST, &roots, &policy);
     let expected = matches!(&claims, Ok(claims) if claims.digest == DIGEST);
     assert_eq!(verdict.is_ok(), expected, "{verdict:?}");
 
     let mut forged = layer;
     forged.signature = STANDARD.encode(data);
-    assert!(verify(&[forged], DIGEST, &roots, &policy).is_err());
+    assert!(verify(&[forged], &[], DIGEST, &roots, &policy).is_err());
 });

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use tastevin::crypto::PublicKey;
+use tastevin::validators::cosign::trusted_root::LogKeys;
 use tastevin::validators::cosign::{
     verify, Bundle, CosignPolicy, RootVerifier, SignatureLayer, TransparencyLog, TrustedRoot,
     PUBLIC_GOOD_REKOR_KEY,
@@ -89,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
     let policy = CosignPolicy {
         threshold: Some(1),
         required: vec!["fuzz".to_owned()],
-        transparency_log: TransparencyLog::Require(keys.rekor_public.clone()),
+        transparency_log: TransparencyLog::Require(LogKeys::single(keys.rekor_public.clone())),
     };
-    assert!(verify(&[layer], DIGEST, &roots, &policy).is_err());
+    assert!(verify(&[layer], &[], DIGEST, &roots, &policy).is_err());
 });
