@@ -29,7 +29,7 @@ use webpki::{anchor_from_trusted_cert, EndEntityCert, KeyUsage, ALL_VERIFICATION
 use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectKeyIdentifier};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
-use x509_tsp::TstInfo;
+use x509_tsp::{TimeStampResp, TstInfo};
 
 use crate::crypto::{KeyKind, PublicKey};
 
@@ -153,11 +153,46 @@ struct EssCertIdV2 {
     issuer_serial: Option<der::Any>,
 }
 
+/// The token of an RFC 3161 `TimeStampResp` (DER), the form Sigstore bundles store: only a
+/// response whose status is granted (with or without modifications) has one that counts.
+pub fn token_of_response(response: &[u8]) -> Result<Vec<u8>, TimestampError> {
+    if response.len() > MAX_TOKEN_BYTES {
+        return Err(TimestampError::TooLarge(response.len()));
+    }
+    let response = TimeStampResp::from_der(response)
+        .map_err(|e| TimestampError::Malformed(format!("TimeStampResp: {e}")))?;
+    // PKIStatus: granted (0) or grantedWithMods (1); the rest carry no usable token.
+    let status = response.status.status as u8;
+    if status > 1 {
+        return Err(TimestampError::Malformed(format!(
+            "the TimeStampResp status is {status}, not granted"
+        )));
+    }
+    response
+        .time_stamp_token
+        .ok_or_else(|| TimestampError::Malformed("a granted TimeStampResp without a token".into()))?
+        .to_der()
+        .map_err(|e| TimestampError::Malformed(format!("TimeStampResp token: {e}")))
+}
+
 /// Verifies `token` (DER) as a time stamp of `stamped` by a TSA under one of `roots`.
 pub fn verify(
     token: &[u8],
     stamped: &[u8],
     roots: &[TsaRoot<'_>],
+) -> Result<Timestamp, TimestampError> {
+    verify_with(token, stamped, roots, &[])
+}
+
+/// [`verify`] for tokens that may lack the TSA's certificates (Sigstore's TSA leaves them
+/// out): `known` are the authority's certificates from the trust configuration, looked
+/// among for the signer and its chain next to the token's own. Being known does not make a
+/// certificate trusted: it must still chain to one of `roots`.
+pub fn verify_with(
+    token: &[u8],
+    stamped: &[u8],
+    roots: &[TsaRoot<'_>],
+    known: &[CertificateDer<'static>],
 ) -> Result<Timestamp, TimestampError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TimestampError::TooLarge(token.len()));
@@ -198,7 +233,15 @@ pub fn verify(
     let tst_der = tst_der.as_bytes();
     let tst = TstInfo::from_der(tst_der).map_err(|e| malformed("TSTInfo", e))?;
 
-    let certificates = certificates(&signed_data)?;
+    let mut certificates = certificates(&signed_data)?;
+    for der in known.iter().take(MAX_CERTIFICATES) {
+        if certificates.iter().all(|(_, carried)| carried != der) {
+            let cert = Certificate::from_der(der).map_err(|e| {
+                TimestampError::Untrusted(format!("a configured TSA certificate: {e}"))
+            })?;
+            certificates.push((cert, der.clone()));
+        }
+    }
     let signer = only_signer(&signed_data)?;
     if let Some(odd) = signed_data
         .digest_algorithms
@@ -892,5 +935,27 @@ mod tests {
             root: String::new(),
             chain: Vec::new(),
         }
+    }
+
+    #[test]
+    fn only_a_granted_response_yields_a_token() {
+        assert!(matches!(
+            token_of_response(b"\x30\x03\x02\x01\x00"),
+            Err(TimestampError::Malformed(_))
+        ));
+        // status rejection (2), no token
+        assert!(matches!(
+            token_of_response(b"\x30\x05\x30\x03\x02\x01\x02"),
+            Err(TimestampError::Malformed(reason)) if reason.contains("not granted")
+        ));
+        // granted, no token
+        assert!(matches!(
+            token_of_response(b"\x30\x05\x30\x03\x02\x01\x00"),
+            Err(TimestampError::Malformed(reason)) if reason.contains("without a token")
+        ));
+        assert!(matches!(
+            token_of_response(&vec![0u8; MAX_TOKEN_BYTES + 1]),
+            Err(TimestampError::TooLarge(_))
+        ));
     }
 }

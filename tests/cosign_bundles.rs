@@ -14,9 +14,10 @@ use support::decision::{decide_on, engine, Decided};
 use support::fulcio::Fulcio;
 use support::registry::{Mode, PushedImage, Registry};
 use support::sigstore::{
-    bundle, dsse_entry, push_bundles, statement, trusted_root, BundleSigner, Logging, TestRekor,
-    SIGN_PREDICATE,
+    bundle, dsse_entry, push_bundles, signature_of, statement, trusted_root, trusted_root_with_tsa,
+    with_timestamp, BundleSigner, Logging, TestRekor, SIGN_PREDICATE,
 };
+use support::tsa::Tsa;
 
 const REPOSITORY: &str = "team/app";
 const GITHUB: &str = "https://github.com/login/oauth";
@@ -582,4 +583,91 @@ fn a_real_public_good_bundle_verifies_offline_against_the_embedded_trusted_root(
         .verify(&[], &[stored(bundle.to_string().into_bytes())], REAL_DIGEST)
         .unwrap_err();
     assert!(refused.to_string().contains("inclusion"), "{refused}");
+}
+
+/// A cosign validator whose whole Sigstore trust is the trusted root at `root_file`, with the
+/// keyless root `alice`.
+fn config_with_trusted_root(registry: &Registry, root_file: &std::path::Path) -> String {
+    let mut yaml = String::from("validators:\n  - name: signed\n    type: cosign\n");
+    if let Some(pki) = &registry.pki {
+        yaml += &format!("    cert: |\n{}", indent(&pki.ca_pem, 6));
+    }
+    yaml += &format!("    host:\n      trustedRoot: {}\n", root_file.display());
+    yaml += "    trustRoots:\n      - name: alice\n        keyless:\n          issuer: https://github.com/login/oauth\n          subjectRegex: alice\n";
+    yaml += "policy:\n  - pattern: \"*\"\n    validator: signed\n    with: {trustRoot: alice}\n";
+    yaml
+}
+
+#[test]
+fn an_rfc3161_timestamp_from_a_trusted_tsa_signs_when_a_keyless_bundle_was_made() {
+    let registry = Registry::start(Mode::Tls);
+    let (fulcio, mut rekor, tsa) = (Fulcio::new(), TestRekor::new(), Tsa::new("ec"));
+    // A certificate valid now, a log entry without an inclusion promise (as Rekor v2
+    // writes them): only the TSA's stamp says when the certificate was used.
+    let leaf = fulcio.issue_now("alice@example.org", GITHUB);
+    let pushed = registry.push_image(REPOSITORY, "stamped", "stamped");
+    let image = format!("{}/{REPOSITORY}:stamped", registry.host());
+    let unstamped = bundle(
+        &BundleSigner::Keyless(&leaf),
+        &sign_statement(&registry, &pushed),
+        Some((&mut rekor, Logging::NoPromise)),
+        None,
+    );
+    let stamped = with_timestamp(&unstamped, &tsa.response(&signature_of(&unstamped)));
+    push_bundles(&registry, REPOSITORY, &pushed, &[stamped]);
+    let dir = support::TempDir::new();
+    let with_tsa = dir.path().join("with-tsa.json");
+    let root = trusted_root_with_tsa(
+        &fulcio,
+        &rekor.key,
+        Some((&tsa.signer_pem(), &tsa.root_pem)),
+    );
+    std::fs::write(&with_tsa, root.to_string()).expect("write trusted root");
+    decide(&config_with_trusted_root(&registry, &with_tsa), &image)
+        .assert_pinned(&image, &pushed.digest);
+
+    // The same bundle when the trusted root has no such TSA: the stamp is refused.
+    let without_tsa = dir.path().join("without-tsa.json");
+    std::fs::write(&without_tsa, trusted_root(&fulcio, &rekor.key).to_string())
+        .expect("write trusted root");
+    assert_denied_with(
+        &decide(&config_with_trusted_root(&registry, &without_tsa), &image),
+        "RFC 3161 timestamp: ",
+    );
+
+    // A stamp over other bytes than the signature.
+    let other = registry.push_image(REPOSITORY, "stamped-other", "stamped-other");
+    let other_image = format!("{}/{REPOSITORY}:stamped-other", registry.host());
+    let unstamped = bundle(
+        &BundleSigner::Keyless(&leaf),
+        &sign_statement(&registry, &other),
+        Some((&mut rekor, Logging::NoPromise)),
+        None,
+    );
+    let misstamped = with_timestamp(&unstamped, &tsa.response(b"other bytes"));
+    push_bundles(&registry, REPOSITORY, &other, &[misstamped]);
+    assert_denied_with(
+        &decide(
+            &config_with_trusted_root(&registry, &with_tsa),
+            &other_image,
+        ),
+        "the timestamp token is for other data",
+    );
+
+    // A certificate that had expired when the TSA stamped it.
+    let old_leaf = fulcio.issue("alice@example.org", GITHUB);
+    let late = registry.push_image(REPOSITORY, "stamped-late", "stamped-late");
+    let late_image = format!("{}/{REPOSITORY}:stamped-late", registry.host());
+    let unstamped = bundle(
+        &BundleSigner::Keyless(&old_leaf),
+        &sign_statement(&registry, &late),
+        Some((&mut rekor, Logging::NoPromise)),
+        None,
+    );
+    let stamped_late = with_timestamp(&unstamped, &tsa.response(&signature_of(&unstamped)));
+    push_bundles(&registry, REPOSITORY, &late, &[stamped_late]);
+    assert_denied_with(
+        &decide(&config_with_trusted_root(&registry, &with_tsa), &late_image),
+        "certificate expired",
+    );
 }

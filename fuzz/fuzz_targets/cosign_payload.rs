@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
         threshold: None,
         required: Vec::new(),
         transparency_log: TransparencyLog::Ignore,
+        timestamp_authorities: Vec::new(),
     };
     let verdict = verify(&[layer.clone()], &[], DIGEST, &roots, &policy);
     let expected = matches!(&claims, Ok(claims) if claims.digest == DIGEST);

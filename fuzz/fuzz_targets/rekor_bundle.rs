@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         threshold: Some(1),
         required: vec!["fuzz".to_owned()],
         transparency_log: TransparencyLog::Require(LogKeys::single(keys.rekor_public.clone())),
+        timestamp_authorities: Vec::new(),
     };
     assert!(verify(&[layer], &[], DIGEST, &roots, &policy).is_err());
 });

@@ -80,6 +80,22 @@ impl Fulcio {
 
     /// A leaf for `email`, issued after an OIDC login at `issuer`.
     pub fn issue(&self, email: &str, issuer: &str) -> Leaf {
+        // Ten minutes around SIGNED_AT, 2023-11-14 22:13:20 UTC.
+        self.issue_for(email, issuer, 1_699_999_800)
+    }
+
+    /// A leaf valid for ten minutes around now, as Fulcio issues them, for signatures whose
+    /// time a TSA signs now.
+    pub fn issue_now(&self, email: &str, issuer: &str) -> Leaf {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        self.issue_for(email, issuer, now - 300)
+    }
+
+    /// A leaf valid for ten minutes from `not_before` (Unix seconds).
+    fn issue_for(&self, email: &str, issuer: &str, not_before: u64) -> Leaf {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("leaf key");
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
@@ -88,10 +104,9 @@ impl Fulcio {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
         params.use_authority_key_identifier_extension = true;
-        // SIGNED_AT is 2023-11-14 22:13:20 UTC.
-        let day = rcgen::date_time_ymd(2023, 11, 14);
-        params.not_before = day + std::time::Duration::from_secs(22 * 3600 + 10 * 60);
-        params.not_after = day + std::time::Duration::from_secs(22 * 3600 + 20 * 60);
+        let epoch = rcgen::date_time_ymd(1970, 1, 1);
+        params.not_before = epoch + std::time::Duration::from_secs(not_before);
+        params.not_after = epoch + std::time::Duration::from_secs(not_before + 600);
         params.custom_extensions = vec![
             CustomExtension::from_oid_content(
                 &[1, 3, 6, 1, 4, 1, 57264, 1, 1],

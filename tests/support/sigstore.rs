@@ -330,6 +330,15 @@ fn der_of(pem: &str) -> Vec<u8> {
 /// A Sigstore `trusted_root.json` for the test's Fulcio (its CT log) and the log `rekor`,
 /// every part valid from 2020 on.
 pub fn trusted_root(fulcio: &Fulcio, rekor: &Signer) -> Value {
+    trusted_root_with_tsa(fulcio, rekor, None)
+}
+
+/// [`trusted_root`] with a time-stamping authority (its chain as PEM: signer, then root).
+pub fn trusted_root_with_tsa(
+    fulcio: &Fulcio,
+    rekor: &Signer,
+    tsa_chain: Option<(&str, &str)>,
+) -> Value {
     let since = json!({"start": "2020-01-01T00:00:00Z"});
     let key = |spki: Vec<u8>| {
         json!({
@@ -362,6 +371,31 @@ pub fn trusted_root(fulcio: &Fulcio, rekor: &Signer) -> Value {
             "publicKey": key(fulcio.ct_log.spki_der()),
             "logId": {"keyId": log_id(&fulcio.ct_log.spki_der())},
         }],
-        "timestampAuthorities": [],
+        "timestampAuthorities": tsa_chain.map_or_else(Vec::new, |(signer, root)| vec![json!({
+            "subject": {"organization": "tastevin.test", "commonName": "tsa"},
+            "uri": "https://tsa.tastevin.test",
+            "certChain": {"certificates": [
+                {"rawBytes": STANDARD.encode(der_of(signer))},
+                {"rawBytes": STANDARD.encode(der_of(root))},
+            ]},
+            "validFor": since,
+        })]),
     })
+}
+
+/// `bundle` (JSON) with `response` (a DER `TimeStampResp`) as its RFC 3161 timestamp.
+pub fn with_timestamp(bundle: &[u8], response: &[u8]) -> Vec<u8> {
+    let mut value: Value = serde_json::from_slice(bundle).expect("bundle JSON");
+    value["verificationMaterial"]["timestampVerificationData"] =
+        json!({"rfc3161Timestamps": [{"signedTimestamp": STANDARD.encode(response)}]});
+    value.to_string().into_bytes()
+}
+
+/// The DSSE signature of `bundle` (what a TSA stamps).
+pub fn signature_of(bundle: &[u8]) -> Vec<u8> {
+    let value: Value = serde_json::from_slice(bundle).expect("bundle JSON");
+    let sig = value["dsseEnvelope"]["signatures"][0]["sig"]
+        .as_str()
+        .expect("sig");
+    STANDARD.decode(sig).expect("base64 signature")
 }

@@ -114,6 +114,21 @@ impl Tsa {
     /// A time-stamp token (DER `ContentInfo`) over `data` with the `digest` imprint
     /// (`sha256`, `sha384`, `sha512`), certificate included, checked by `openssl ts -verify`.
     pub fn stamp(&self, data: &[u8], digest: &str) -> Vec<u8> {
+        self.answer(data, digest, true)
+    }
+
+    /// The whole time-stamp response (DER `TimeStampResp`, status granted) over `data` with a
+    /// SHA-256 imprint, as Sigstore bundles store it.
+    pub fn response(&self, data: &[u8]) -> Vec<u8> {
+        self.answer(data, "sha256", false)
+    }
+
+    /// The PEM certificate the TSA signs with.
+    pub fn signer_pem(&self) -> String {
+        fs::read_to_string(self.dir.path().join("tsa.crt")).expect("read tsa.crt")
+    }
+
+    fn answer(&self, data: &[u8], digest: &str, token_only: bool) -> Vec<u8> {
         let path = self.dir.path();
         fs::write(path.join("data.bin"), data).expect("write data");
         let flag = format!("-{digest}");
@@ -123,42 +138,40 @@ impl Tsa {
                 "ts", "-query", "-data", "data.bin", &flag, "-cert", "-out", "q.tsq",
             ],
         );
-        openssl(
-            path,
-            &[
-                "ts",
-                "-reply",
-                "-config",
-                "ts.cnf",
-                "-section",
-                "tsa_config",
-                "-queryfile",
-                "q.tsq",
-                "-inkey",
-                "tsa.key",
-                "-signer",
-                "tsa.crt",
-                "-token_out",
-                "-out",
-                "token.der",
-            ],
-        );
-        openssl(
-            path,
-            &[
-                "ts",
-                "-verify",
-                "-data",
-                "data.bin",
-                "-in",
-                "token.der",
-                "-token_in",
-                "-CAfile",
-                "root.crt",
-                "-untrusted",
-                "tsa.crt",
-            ],
-        );
-        fs::read(path.join("token.der")).expect("read token")
+        let mut reply = vec![
+            "ts",
+            "-reply",
+            "-config",
+            "ts.cnf",
+            "-section",
+            "tsa_config",
+            "-queryfile",
+            "q.tsq",
+            "-inkey",
+            "tsa.key",
+            "-signer",
+            "tsa.crt",
+            "-out",
+            "answer.der",
+        ];
+        let mut verify = vec![
+            "ts",
+            "-verify",
+            "-data",
+            "data.bin",
+            "-in",
+            "answer.der",
+            "-CAfile",
+            "root.crt",
+            "-untrusted",
+            "tsa.crt",
+        ];
+        if token_only {
+            reply.push("-token_out");
+            verify.push("-token_in");
+        }
+        openssl(path, &reply);
+        openssl(path, &verify);
+        fs::read(path.join("answer.der")).expect("read the answer")
     }
 }

@@ -86,6 +86,7 @@ impl CosignVerifier {
                 threshold,
                 required,
                 transparency_log,
+                timestamp_authorities: sigstore_root(config)?.timestamp_authorities.clone(),
             },
         })
     }

@@ -23,6 +23,8 @@ pub const BUNDLE_V02_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle+jso
 pub const MAX_BUNDLE_BYTES: usize = 256 * 1024;
 /// Most transparency log entries accepted in one bundle.
 pub const MAX_TLOG_ENTRIES: usize = 8;
+/// Most RFC 3161 timestamps accepted in one bundle.
+pub const MAX_TIMESTAMPS: usize = 8;
 /// Most hashes in one inclusion proof (a tree of 2^64 leaves needs 64).
 pub const MAX_PROOF_HASHES: usize = 64;
 /// Most certificates in `x509CertificateChain`.
@@ -81,6 +83,9 @@ impl std::error::Error for SigstoreBundleError {}
 pub struct SigstoreBundle {
     pub version: BundleVersion,
     pub material: VerificationMaterial,
+    /// RFC 3161 time-stamp responses (DER `TimeStampResp`) over the signature
+    /// (`timestampVerificationData.rfc3161Timestamps[].signedTimestamp`).
+    pub timestamps: Vec<Vec<u8>>,
     pub tlog_entries: Vec<TlogEntry>,
     pub content: Content,
 }
@@ -220,9 +225,25 @@ impl SigstoreBundle {
                 ))
             }
         };
+        let raw_timestamps = raw
+            .verification_material
+            .timestamp_verification_data
+            .map(|data| data.rfc3161_timestamps)
+            .unwrap_or_default();
+        if raw_timestamps.len() > MAX_TIMESTAMPS {
+            return Err(SigstoreBundleError::Invalid(format!(
+                "{} RFC 3161 timestamps, more than the {MAX_TIMESTAMPS} accepted",
+                raw_timestamps.len()
+            )));
+        }
+        let timestamps = raw_timestamps
+            .iter()
+            .map(|t| bytes_field(&t.signed_timestamp, "rfc3161Timestamps.signedTimestamp"))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SigstoreBundle {
             version,
             material,
+            timestamps,
             tlog_entries,
             content,
         })
@@ -352,8 +373,21 @@ struct RawMaterial {
     tlog_entries: Vec<RawTlogEntry>,
     /// RFC 3161 timestamps are not verified yet (see the README); the field is accepted
     /// and ignored, so a signature still needs its transparency log entry.
-    #[serde(default, rename = "timestampVerificationData")]
-    _timestamp_verification_data: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    timestamp_verification_data: Option<RawTimestampData>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTimestampData {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<RawTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTimestamp {
+    signed_timestamp: String,
 }
 
 /// The one kind of verification material a bundle holds.

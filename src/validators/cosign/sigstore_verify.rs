@@ -8,10 +8,15 @@
 //! - with the transparency log on, one of its log entries is from the configured Rekor log,
 //!   is included (RFC 9162 audit path) in a tree whose checkpoint that log signed, carries a
 //!   verified inclusion promise when its integrated time is relied on (keyless), and its
-//!   `dsse` body records this payload, this signature and this key or certificate.
+//!   `dsse` body records this payload, this signature and this key or certificate;
+//! - every RFC 3161 timestamp it carries verifies over the signature under a time-stamping
+//!   authority of the trusted root; a keyless certificate must have been valid at each
+//!   signed time (the log's promise and the stamps).
 //!
 //! A bundle holding a message signature signs a blob (`cosign sign-blob`), not an image, and
 //! is refused with that reason.
+
+use std::time::UNIX_EPOCH;
 
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::STANDARD;
@@ -26,8 +31,9 @@ use super::dsse;
 use super::merkle;
 use super::scheme;
 use super::sigstore_bundle::{Content, SigstoreBundle, TlogEntry, VerificationMaterial};
-use super::trusted_root::LogKeys;
-use super::verify::{RootVerifier, TransparencyLog};
+use super::trusted_root::{Authority, LogKeys};
+use super::verify::{CosignPolicy, RootVerifier, TransparencyLog};
+use crate::timestamp_token::{self, TsaRoot};
 
 /// The Rekor entry kind (and version) that records a DSSE envelope.
 const DSSE_KIND: (&str, &str) = ("dsse", "0.0.1");
@@ -56,7 +62,7 @@ pub fn check(
     bundle: &SigstoreBundle,
     verifier: &RootVerifier,
     digest: &str,
-    log: &TransparencyLog,
+    policy: &CosignPolicy,
     now: u64,
 ) -> Result<BundleEvidence, String> {
     let Content::Dsse(envelope) = &bundle.content else {
@@ -65,7 +71,8 @@ pub fn check(
     let subject = dsse::check_statement(&envelope.payload_type, &envelope.payload, digest)
         .map_err(|e| e.to_string())?;
     let signed = dsse::pae(&envelope.payload_type, &envelope.payload);
-    let proven = match log {
+    let stamped = stamped_times(bundle, &envelope.signature, &policy.timestamp_authorities)?;
+    let proven = match &policy.transparency_log {
         TransparencyLog::Ignore => None,
         TransparencyLog::Require(logs) => Some(prove(bundle, logs)?),
     };
@@ -76,17 +83,23 @@ pub fn check(
             Signer::Key(key.spki_der().to_vec())
         }
         (RootVerifier::Keyless(root), VerificationMaterial::Certificates(chain)) => {
-            let at = match &proven {
-                None => now,
-                Some(proven) => {
-                    let time = proven.promised_time.ok_or(
-                        "the log entry has no inclusion promise (SignedEntryTimestamp), so its integrated time is not signed and the certificate cannot be checked at signing time",
-                    )?;
-                    u64::try_from(time).map_err(|_| {
-                        format!("transparency log entry has a negative integrated time {time}")
-                    })?
-                }
-            };
+            // When the certificate was used: every signed time the bundle has (the log's
+            // promise, RFC 3161 stamps); it must have been valid at each.
+            let mut times = stamped;
+            match &proven {
+                Some(ProvenEntry {
+                    promised_time: Some(time),
+                    ..
+                }) => times.push(u64::try_from(*time).map_err(|_| {
+                    format!("transparency log entry has a negative integrated time {time}")
+                })?),
+                Some(_) if times.is_empty() => return Err(
+                    "the log entry has no inclusion promise (SignedEntryTimestamp) and the bundle no RFC 3161 timestamp, so nothing signs when the certificate was used".to_owned(),
+                ),
+                Some(_) => {}
+                None if times.is_empty() => times.push(now),
+                None => {}
+            }
             let Some((leaf, intermediates)) = chain.split_first() else {
                 return Err("bundle has no signing certificate".to_owned());
             };
@@ -94,9 +107,14 @@ pub fn check(
                 .iter()
                 .map(|der| CertificateDer::from(der.as_slice()))
                 .collect();
-            let certificate = root
-                .certify_der(CertificateDer::from(leaf.as_slice()), &intermediates, at)
-                .map_err(|e| e.to_string())?;
+            let mut certified = None;
+            for at in times {
+                certified = Some(
+                    root.certify_der(CertificateDer::from(leaf.as_slice()), &intermediates, at)
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            let certificate = certified.ok_or("bundle has no signing time")?;
             scheme::verify(&certificate.key, &signed, &envelope.signature)
                 .map_err(|e| format!("DSSE envelope signature: {e}"))?;
             Signer::Certificate(certificate.der)
@@ -127,6 +145,66 @@ pub fn check(
         }
     };
     Ok(BundleEvidence { subject, log_entry })
+}
+
+/// The times the bundle's RFC 3161 timestamps sign for `signature` (Unix seconds), by
+/// authorities of the trusted root within their windows. Every
+/// timestamp present must verify: one that does not is a forgery or from an unknown TSA.
+fn stamped_times(
+    bundle: &SigstoreBundle,
+    signature: &[u8],
+    authorities: &[Authority],
+) -> Result<Vec<u64>, String> {
+    if bundle.timestamps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = (1..=authorities.len())
+        .map(|n| format!("timestamp authority {n}"))
+        .collect();
+    let roots: Vec<TsaRoot<'_>> = authorities
+        .iter()
+        .zip(&names)
+        .flat_map(|(authority, name)| {
+            authority
+                .certificates
+                .iter()
+                .map(move |der| TsaRoot { name, der })
+        })
+        .collect();
+    let known: Vec<CertificateDer<'static>> = authorities
+        .iter()
+        .flat_map(|authority| authority.certificates.iter().cloned())
+        .collect();
+    bundle
+        .timestamps
+        .iter()
+        .map(|response| {
+            let stamp = timestamp_token::token_of_response(response)
+                .and_then(|token| {
+                    timestamp_token::verify_with(&token, signature, &roots, &known)
+                })
+                .map_err(|e| format!("RFC 3161 timestamp: {e}"))?;
+            // genTime, as Sigstore's verifiers take it (its accuracy is the TSA's claim
+            // about its clock, not a range the signing could lie in).
+            let at = stamp
+                .time
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs());
+            let window = names
+                .iter()
+                .position(|name| *name == stamp.root)
+                .and_then(|index| authorities.get(index))
+                .map(|authority| authority.valid);
+            let in_window = window
+                .is_some_and(|valid| valid.contains(i64::try_from(at).unwrap_or(i64::MAX)));
+            if !in_window {
+                return Err(format!(
+                    "RFC 3161 timestamp at Unix time {at} is outside its authority's validity in the trusted root"
+                ));
+            }
+            Ok(at)
+        })
+        .collect()
 }
 
 /// The first of the bundle's entries whose inclusion in the configured log is proven.

@@ -3,7 +3,8 @@
 //! authorities, Rekor logs and CT logs of a Sigstore instance, each with the window in which
 //! it may be trusted. A snapshot of the public-good instance's is embedded (taken from the
 //! `sigstore` 4.5.1 package on PyPI, which ships it as its TUF cache seed); a validator may
-//! name its own file instead. No TUF fetching: the file is the trust.
+//! name its own file instead. No TUF fetching: the file is the trust. Its time-stamping
+//! authorities vouch for the RFC 3161 timestamps in bundles.
 //!
 //! A key or authority counts only for signatures made inside its `validFor` window: a Rekor
 //! key for the entry's integrated time, a CT log key and a Fulcio authority for the time the
@@ -101,6 +102,8 @@ pub struct Authority {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigstoreTrustedRoot {
     pub authorities: Vec<Authority>,
+    /// Time-stamping authorities (RFC 3161), each chain's certificates and window.
+    pub timestamp_authorities: Vec<Authority>,
     pub tlogs: LogKeys,
     pub ctlogs: LogKeys,
 }
@@ -127,6 +130,8 @@ struct RawRoot {
     certificate_authorities: Vec<RawAuthority>,
     #[serde(default)]
     ctlogs: Vec<RawLog>,
+    #[serde(default)]
+    timestamp_authorities: Vec<RawAuthority>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +213,34 @@ fn log_keys(raw: Vec<RawLog>, kind: &str) -> Result<LogKeys, TrustedRootError> {
         .map(LogKeys)
 }
 
+fn authorities_of(raw: Vec<RawAuthority>, kind: &str) -> Result<Vec<Authority>, TrustedRootError> {
+    if raw.len() > MAX_ENTRIES {
+        return Err(invalid(format!("more than {MAX_ENTRIES} {kind}")));
+    }
+    raw.into_iter()
+        .map(|authority| {
+            let certificates = authority
+                .cert_chain
+                .certificates
+                .iter()
+                .map(|c| {
+                    STANDARD
+                        .decode(&c.raw_bytes)
+                        .map(CertificateDer::from)
+                        .map_err(|_| invalid(format!("a certificate of the {kind} is not base64")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if certificates.is_empty() {
+                return Err(invalid(format!("one of the {kind} has no certificate")));
+            }
+            Ok(Authority {
+                certificates,
+                valid: window(&authority.valid_for, "validFor")?,
+            })
+        })
+        .collect()
+}
+
 impl SigstoreTrustedRoot {
     pub fn parse(bytes: &[u8]) -> Result<SigstoreTrustedRoot, TrustedRootError> {
         if bytes.len() > MAX_TRUSTED_ROOT_BYTES {
@@ -223,37 +256,12 @@ impl SigstoreTrustedRoot {
                 raw.media_type.chars().take(100).collect::<String>()
             )));
         }
-        if raw.certificate_authorities.len() > MAX_ENTRIES {
-            return Err(invalid(format!(
-                "more than {MAX_ENTRIES} certificate authorities"
-            )));
-        }
-        let authorities = raw
-            .certificate_authorities
-            .into_iter()
-            .map(|authority| {
-                let certificates = authority
-                    .cert_chain
-                    .certificates
-                    .iter()
-                    .map(|c| {
-                        STANDARD
-                            .decode(&c.raw_bytes)
-                            .map(CertificateDer::from)
-                            .map_err(|_| invalid("a Fulcio certificate is not base64"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if certificates.is_empty() {
-                    return Err(invalid("a certificate authority has no certificate"));
-                }
-                Ok(Authority {
-                    certificates,
-                    valid: window(&authority.valid_for, "validFor")?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let authorities = authorities_of(raw.certificate_authorities, "certificate authorities")?;
+        let timestamp_authorities =
+            authorities_of(raw.timestamp_authorities, "timestamp authorities")?;
         Ok(SigstoreTrustedRoot {
             authorities,
+            timestamp_authorities,
             tlogs: log_keys(raw.tlogs, "tlogs")?,
             ctlogs: log_keys(raw.ctlogs, "ctlogs")?,
         })
@@ -294,6 +302,7 @@ mod tests {
         let late: Vec<_> = root.ctlogs.valid_at(at("2025-06-01T00:00:00Z")).collect();
         assert_eq!((early.len(), late.len()), (1, 1));
         assert_ne!(early[0], late[0]);
+        assert_eq!(root.timestamp_authorities.len(), 1);
         // The first Fulcio authority ended with 2022.
         let ended = root
             .authorities

@@ -21,7 +21,7 @@ use super::payload::{self, Claims, PayloadError};
 use super::scheme;
 use super::sigstore_bundle::SigstoreBundle;
 use super::sigstore_verify;
-use super::trusted_root::LogKeys;
+use super::trusted_root::{Authority, LogKeys};
 use crate::config::TrustRootError;
 use crate::crypto::{KeyError, PublicKey};
 
@@ -63,6 +63,8 @@ pub struct CosignPolicy {
     /// Trust roots that must each have produced a valid signature.
     pub required: Vec<String>,
     pub transparency_log: TransparencyLog,
+    /// The time-stamping authorities whose RFC 3161 timestamps in bundles count.
+    pub timestamp_authorities: Vec<Authority>,
 }
 
 /// A successful verification.
@@ -163,16 +165,16 @@ enum Candidate<'a> {
     Bundle {
         stored: &'a StoredBundle,
         parsed: Result<SigstoreBundle, String>,
-        log: &'a TransparencyLog,
+        policy: &'a CosignPolicy,
     },
 }
 
 impl<'a> Candidate<'a> {
-    fn bundle(stored: &'a StoredBundle, log: &'a TransparencyLog) -> Candidate<'a> {
+    fn bundle(stored: &'a StoredBundle, policy: &'a CosignPolicy) -> Candidate<'a> {
         Candidate::Bundle {
             stored,
             parsed: SigstoreBundle::parse(&stored.bytes).map_err(|e| e.to_string()),
-            log,
+            policy,
         }
     }
 
@@ -192,9 +194,10 @@ impl<'a> Candidate<'a> {
     ) -> Result<SignatureEvidence, String> {
         match self {
             Candidate::Layer(layer) => layer.check(position, verifier, digest),
-            Candidate::Bundle { parsed, log, .. } => {
+            Candidate::Bundle { parsed, policy, .. } => {
                 let bundle = parsed.as_ref()?;
-                let evidence = sigstore_verify::check(bundle, verifier, digest, log, unix_now())?;
+                let evidence =
+                    sigstore_verify::check(bundle, verifier, digest, policy, unix_now())?;
                 Ok(SignatureEvidence {
                     layer: position,
                     docker_reference: evidence.subject,
@@ -338,7 +341,11 @@ pub fn verify(
     let candidates: Vec<Candidate> = layers
         .iter()
         .map(|layer| Candidate::Layer(LayerCandidate::new(layer, log)))
-        .chain(bundles.iter().map(|stored| Candidate::bundle(stored, log)))
+        .chain(
+            bundles
+                .iter()
+                .map(|stored| Candidate::bundle(stored, policy)),
+        )
         .collect();
     let evidence: Vec<RootEvidence> = roots
         .iter()
@@ -469,6 +476,7 @@ mod tests {
                 Some(rekor) => TransparencyLog::Require(LogKeys::single(rekor.public_key())),
                 None => TransparencyLog::Ignore,
             },
+            timestamp_authorities: Vec::new(),
         }
     }
 
