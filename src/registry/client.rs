@@ -46,6 +46,32 @@ pub struct RegistryOptions {
     pub plain_http: PlainHttp,
 }
 
+/// One page of a referrers index and where the next one is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferrersPage {
+    pub body: Vec<u8>,
+    /// The path (and query) of the next page, from `Link: <…>; rel="next"`.
+    pub next: Option<String>,
+}
+
+/// The next page a `Link` header names (OCI distribution spec: `<path?query>; rel="next"`),
+/// only when it stays on the referrers path of the first page (`first`): a registry cannot
+/// send the client elsewhere.
+fn next_page(link: &str, first: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let is_next = params
+            .split(';')
+            .any(|param| matches!(param.trim(), "rel=\"next\"" | "rel=next"));
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let safe = query
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=&%-._~:+".contains(&b));
+        (is_next && path == first && safe).then(|| target.to_owned())
+    })
+}
+
 /// Why a registry operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryError {
@@ -350,25 +376,27 @@ impl RegistryClient {
         Ok(response.body)
     }
 
-    /// The referrers index of `digest` from the OCI referrers API
-    /// (`GET /v2/<name>/referrers/<digest>`), at most [`MAX_MANIFEST_BYTES`]. `None` when
-    /// the registry does not offer the API (404, or an answer that is not an OCI index):
-    /// callers then read the referrers tag schema.
+    /// One page of the referrers index of `digest` from the OCI referrers API
+    /// (`GET /v2/<name>/referrers/<digest>`, or the `next` path of the page before), at most
+    /// [`MAX_MANIFEST_BYTES`]. `None` when the registry does not offer the API (404, or an
+    /// answer that is not an OCI index): callers then read the referrers tag schema.
     pub fn referrers(
         &self,
         image: &ImageRef,
         digest: &str,
+        page: Option<&str>,
         deadline: Instant,
-    ) -> Result<Option<Vec<u8>>, RegistryError> {
+    ) -> Result<Option<ReferrersPage>, RegistryError> {
         if !manifest::is_sha256_digest(digest) {
             return Err(RegistryError::InvalidDigest(digest.to_string()));
         }
         let what = format!("listing the referrers of {digest} of {}", image.context());
-        let path = format!("/v2/{}/referrers/{digest}", image.repository());
+        let first = format!("/v2/{}/referrers/{digest}", image.repository());
+        let path = page.unwrap_or(&first);
         let response = self.get(
             image,
             Method::Get,
-            &path,
+            path,
             manifest::OCI_INDEX,
             MAX_MANIFEST_BYTES,
             deadline,
@@ -379,7 +407,12 @@ impl RegistryClient {
             .and_then(|ct| ct.split(';').next())
             .is_some_and(|ct| ct.trim() == manifest::OCI_INDEX);
         match response.status {
-            200 if is_index => Ok(Some(response.body)),
+            200 if is_index => Ok(Some(ReferrersPage {
+                next: response
+                    .header("link")
+                    .and_then(|link| next_page(link, &first)),
+                body: response.body,
+            })),
             // A 200 that is not an index is some catch-all page, not the API (as ORAS does).
             200 | 404 => Ok(None),
             status => Err(unexpected(&what, status, &response)),

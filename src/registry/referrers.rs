@@ -1,7 +1,8 @@
 //! The OCI 1.1 referrers of an image digest, as Notation and cosign 3 attach signatures:
 //! the referrers API (`GET /v2/<name>/referrers/<digest>`), or, when the registry has none
 //! (404), the referrers tag schema (an OCI index at tag `sha256-<hex>`). Only referrers of
-//! the artifact types asked for are kept, at most a given number, in the registry's order.
+//! the artifact types asked for are kept, at most a given number, in the registry's order;
+//! the API's pages (`Link: <…>; rel="next"`) are followed, at most [`MAX_PAGES`].
 
 use std::time::Instant;
 
@@ -10,6 +11,9 @@ use serde::Deserialize;
 use super::client::{RegistryClient, RegistryError};
 use super::manifest::{is_sha256_digest, MAX_DESCRIPTORS};
 use crate::image_ref::ImageRef;
+
+/// Most pages of the referrers API read for one digest.
+pub const MAX_PAGES: usize = 8;
 
 /// Why the referrers of a digest could not be listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,15 +47,31 @@ pub fn of_types(
     limit: usize,
     deadline: Instant,
 ) -> Result<Vec<String>, ReferrersError> {
-    let index = match client.referrers(image, digest, deadline)? {
-        Some(index) => index,
-        None => match client.manifest(image, &referrers_tag(digest)?, deadline) {
+    let Some(mut page) = client.referrers(image, digest, None, deadline)? else {
+        let index = match client.manifest(image, &referrers_tag(digest)?, deadline) {
             Ok(fetched) => fetched.bytes,
             Err(RegistryError::ManifestNotFound { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
-        },
+        };
+        return in_index(&index, artifact_types, limit).map_err(ReferrersError::UnusableIndex);
     };
-    in_index(&index, artifact_types, limit).map_err(ReferrersError::UnusableIndex)
+    // The API may answer in pages: they are followed while the limit is not reached, up to
+    // MAX_PAGES of them.
+    let mut found = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let left = limit - found.len();
+        found.extend(
+            in_index(&page.body, artifact_types, left).map_err(ReferrersError::UnusableIndex)?,
+        );
+        let Some(next) = page.next.filter(|_| found.len() < limit) else {
+            break;
+        };
+        match client.referrers(image, digest, Some(&next), deadline)? {
+            Some(next_page) => page = next_page,
+            None => break,
+        }
+    }
+    Ok(found)
 }
 
 #[derive(Deserialize)]

@@ -169,6 +169,14 @@ mod tests {
 
     impl FakeRegistry {
         fn start(routes: HashMap<String, (String, Vec<u8>)>) -> FakeRegistry {
+            FakeRegistry::start_with_links(routes, HashMap::new())
+        }
+
+        /// `links`: the `Link` header sent with the answer for a path.
+        fn start_with_links(
+            routes: HashMap<String, (String, Vec<u8>)>,
+            links: HashMap<String, String>,
+        ) -> FakeRegistry {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let host = listener.local_addr().unwrap().to_string();
             let requested = Arc::new(Mutex::new(Vec::new()));
@@ -190,8 +198,12 @@ mod tests {
                         }
                         None => ("404 Not Found", "text/plain", b"not found".to_vec()),
                     };
+                    let link = links
+                        .get(&path)
+                        .map(|link| format!("Link: {link}\r\n"))
+                        .unwrap_or_default();
                     let response = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{link}Content-Length: {}\r\nConnection: close\r\n\r\n",
                         body.len()
                     );
                     let _ = stream.write_all(response.as_bytes());
@@ -276,6 +288,42 @@ mod tests {
             "the tag schema is not consulted when the API answers: {:?}",
             registry.requested()
         );
+    }
+
+    #[test]
+    fn the_referrers_api_is_read_page_by_page_on_its_own_path_only() {
+        let first = format!("/v2/app/referrers/{IMAGE_DIGEST}");
+        let second = format!("{first}?n=1&last=sig1");
+        let page = |digest: &str| {
+            json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                   "manifests": [referrer(digest, SIGNATURE_ARTIFACT_TYPE)]})
+            .to_string()
+            .into_bytes()
+        };
+        let (one, two) = (sha256_digest(b"sig1"), sha256_digest(b"sig2"));
+        let mut routes = HashMap::new();
+        routes.insert(first.clone(), (OCI_INDEX.to_string(), page(&one)));
+        routes.insert(second.clone(), (OCI_INDEX.to_string(), page(&two)));
+        let mut links = HashMap::new();
+        links.insert(first.clone(), format!("<{second}>; rel=\"next\""));
+        let registry = FakeRegistry::start_with_links(routes.clone(), links);
+        let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
+        let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
+        assert_eq!(found, vec![one.clone(), two]);
+
+        // A next page elsewhere (another host, another repository) is not followed.
+        for elsewhere in [
+            format!("<http://evil.test{second}>; rel=\"next\""),
+            format!("</v2/other/referrers/{IMAGE_DIGEST}?n=1>; rel=\"next\""),
+        ] {
+            let mut links = HashMap::new();
+            links.insert(first.clone(), elsewhere);
+            let registry = FakeRegistry::start_with_links(routes.clone(), links);
+            let image = ImageRef::parse(&format!("{}/app:v1", registry.host)).unwrap();
+            let found = signature_manifests(&client(), &image, IMAGE_DIGEST, deadline()).unwrap();
+            assert_eq!(found, vec![one.clone()]);
+            assert_eq!(registry.requested().len(), 1, "{:?}", registry.requested());
+        }
     }
 
     #[test]
