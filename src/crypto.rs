@@ -176,6 +176,29 @@ impl PublicKey {
             .verify(message, signature)
             .map_err(|_| SignatureError::Invalid)
     }
+
+    /// Checks `signature` with `algorithm` over a message known only by its SHA-256
+    /// `digest` (a Sigstore message signature). Ed25519 signs messages, not digests: refused.
+    pub fn verify_sha256_digest(
+        &self,
+        algorithm: SignatureAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        let mismatch = SignatureError::Mismatch {
+            key: self.kind,
+            algorithm,
+        };
+        if algorithm == SignatureAlgorithm::Ed25519 {
+            return Err(mismatch);
+        }
+        let verification = verification_algorithm(self.kind, algorithm).ok_or(mismatch)?;
+        let digest = digest::Digest::import_less_safe(digest, &digest::SHA256)
+            .map_err(|_| SignatureError::Invalid)?;
+        signature::UnparsedPublicKey::new(verification, &self.spki)
+            .verify_digest(&digest, signature)
+            .map_err(|_| SignatureError::Invalid)
+    }
 }
 
 /// The aws-lc-rs algorithm for a scheme on a kind of key. aws-lc-rs has no P-384 with

@@ -14,8 +14,8 @@ use support::decision::{decide_on, engine, Decided};
 use support::fulcio::Fulcio;
 use support::registry::{Mode, PushedImage, Registry};
 use support::sigstore::{
-    bundle, dsse_entry, push_bundles, signature_of, statement, trusted_root, trusted_root_with_tsa,
-    with_timestamp, BundleSigner, Logging, TestRekor, SIGN_PREDICATE,
+    bundle, dsse_entry, message_bundle, push_bundles, signature_of, statement, trusted_root,
+    trusted_root_with_tsa, with_timestamp, BundleSigner, Logging, TestRekor, SIGN_PREDICATE,
 };
 use support::tsa::Tsa;
 
@@ -669,5 +669,53 @@ fn an_rfc3161_timestamp_from_a_trusted_tsa_signs_when_a_keyless_bundle_was_made(
     assert_denied_with(
         &decide(&config_with_trusted_root(&registry, &with_tsa), &late_image),
         "certificate expired",
+    );
+}
+
+#[test]
+fn a_message_signature_over_the_image_manifest_counts_when_logged_and_for_this_digest() {
+    let registry = Registry::start(Mode::Tls);
+    let (alice, mut rekor) = (Signer::p256(), TestRekor::new());
+    let policy = config(
+        &registry,
+        &[("alice", &alice)],
+        None,
+        &rekor,
+        "{trustRoot: alice}",
+    );
+    let pushed = registry.push_image(REPOSITORY, "message", "message");
+    let image = format!("{}/{REPOSITORY}:message", registry.host());
+    let signed = message_bundle(
+        &BundleSigner::Key(&alice),
+        &pushed.manifest,
+        Some((&mut rekor, Logging::Honest)),
+    );
+    push_bundles(&registry, REPOSITORY, &pushed, &[signed]);
+    decide(&policy, &image).assert_pinned(&image, &pushed.digest);
+
+    // Signed for another image's manifest.
+    let other = registry.push_image(REPOSITORY, "message-other", "message-other");
+    let for_other = message_bundle(
+        &BundleSigner::Key(&alice),
+        &other.manifest,
+        Some((&mut rekor, Logging::Honest)),
+    );
+    let (image, _) = image_with(&registry, "message-misattached", &[for_other]);
+    assert_denied_with(
+        &decide(&policy, &image),
+        &format!(
+            "the message signature signs {}, not the image's digest",
+            other.digest
+        ),
+    );
+
+    // Not logged while the log is required.
+    let unlogged = registry.push_image(REPOSITORY, "message-unlogged", "message-unlogged");
+    let signed = message_bundle(&BundleSigner::Key(&alice), &unlogged.manifest, None);
+    push_bundles(&registry, REPOSITORY, &unlogged, &[signed]);
+    let image = format!("{}/{REPOSITORY}:message-unlogged", registry.host());
+    assert_denied_with(
+        &decide(&policy, &image),
+        "bundle has no transparency log entry",
     );
 }

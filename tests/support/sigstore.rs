@@ -146,6 +146,11 @@ impl TestRekor {
 
     /// Logs `body` (a canonicalized Rekor entry) and returns the bundle's `tlogEntries` item.
     pub fn log(&mut self, body: &[u8], logging: Logging) -> Value {
+        self.log_as(body, "dsse", logging)
+    }
+
+    /// [`TestRekor::log`] of an entry of `kind` (version 0.0.1).
+    pub fn log_as(&mut self, body: &[u8], kind: &str, logging: Logging) -> Value {
         self.leaves.push(leaf_hash(body));
         // A few entries after it, as a live log has.
         for i in 0..2u8 {
@@ -173,7 +178,7 @@ impl TestRekor {
         let mut entry = json!({
             "logIndex": index.to_string(),
             "logId": {"keyId": STANDARD.encode(&log_id)},
-            "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+            "kindVersion": {"kind": kind, "version": "0.0.1"},
             "integratedTime": INTEGRATED_AT.to_string(),
             "inclusionProof": {
                 "logIndex": index.to_string(),
@@ -278,6 +283,44 @@ pub fn bundle(
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": material,
         "dsseEnvelope": envelope,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A message-signature bundle: `signer` signs `artifact` (the image manifest), the bundle
+/// names its SHA-256; logged as a `hashedrekord` entry in `rekor` when given.
+pub fn message_bundle(
+    signer: &BundleSigner<'_>,
+    artifact: &[u8],
+    rekor: Option<(&mut TestRekor, Logging)>,
+) -> Vec<u8> {
+    let signature = signer.sign(artifact);
+    let artifact_sha256 = sha256(artifact);
+    let mut material = signer.material();
+    if let Some((rekor, logging)) = rekor {
+        let body = json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex(&artifact_sha256)}},
+                "signature": {
+                    "content": STANDARD.encode(&signature),
+                    "publicKey": {"content": STANDARD.encode(signer.verifier_pem())},
+                },
+            },
+        })
+        .to_string()
+        .into_bytes();
+        material["tlogEntries"] = json!([rekor.log_as(&body, "hashedrekord", logging)]);
+    }
+    json!({
+        "mediaType": BUNDLE_MEDIA_TYPE,
+        "verificationMaterial": material,
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode(&artifact_sha256)},
+            "signature": STANDARD.encode(&signature),
+        },
     })
     .to_string()
     .into_bytes()

@@ -13,8 +13,8 @@
 //!   authority of the trusted root; a keyless certificate must have been valid at each
 //!   signed time (the log's promise and the stamps).
 //!
-//! A bundle holding a message signature signs a blob (`cosign sign-blob`), not an image, and
-//! is refused with that reason.
+//! A bundle may instead hold a message signature over the image manifest's SHA-256 (the
+//! message digest must be the resolved digest), logged as a `hashedrekord` entry.
 
 use std::time::UNIX_EPOCH;
 
@@ -33,10 +33,64 @@ use super::scheme;
 use super::sigstore_bundle::{Content, SigstoreBundle, TlogEntry, VerificationMaterial};
 use super::trusted_root::{Authority, LogKeys};
 use super::verify::{CosignPolicy, RootVerifier, TransparencyLog};
+use crate::crypto::PublicKey;
 use crate::timestamp_token::{self, TsaRoot};
 
 /// The Rekor entry kind (and version) that records a DSSE envelope.
 const DSSE_KIND: (&str, &str) = ("dsse", "0.0.1");
+/// The Rekor entry kind (and version) that records a signature over a digest.
+const HASHEDREKORD_KIND: (&str, &str) = ("hashedrekord", "0.0.1");
+
+/// What a bundle signs, and how.
+enum Signed<'a> {
+    /// A DSSE envelope: the signature is over its PAE.
+    Envelope {
+        pae: Vec<u8>,
+        payload: &'a [u8],
+        signature: &'a [u8],
+    },
+    /// A message signature over an artifact known by its SHA-256, here the image manifest.
+    Digest {
+        digest: &'a [u8],
+        signature: &'a [u8],
+    },
+}
+
+impl Signed<'_> {
+    fn signature(&self) -> &[u8] {
+        match self {
+            Signed::Envelope { signature, .. } | Signed::Digest { signature, .. } => signature,
+        }
+    }
+
+    fn logged_kind(&self) -> (&'static str, &'static str) {
+        match self {
+            Signed::Envelope { .. } => DSSE_KIND,
+            Signed::Digest { .. } => HASHEDREKORD_KIND,
+        }
+    }
+
+    fn verify(&self, key: &PublicKey) -> Result<(), String> {
+        match self {
+            Signed::Envelope { pae, signature, .. } => scheme::verify(key, pae, signature)
+                .map_err(|e| format!("DSSE envelope signature: {e}")),
+            Signed::Digest { digest, signature } => scheme::verify_digest(key, digest, signature)
+                .map_err(|e| format!("message signature: {e}")),
+        }
+    }
+
+    /// Whether the logged entry `body` records this signature, what it signs and `signer`.
+    fn bound_by(&self, body: &[u8], signer: &Signer) -> Result<(), String> {
+        match self {
+            Signed::Envelope {
+                payload, signature, ..
+            } => binds(body, payload, signature, signer),
+            Signed::Digest { digest, signature } => {
+                binds_hashedrekord(body, digest, signature, signer)
+            }
+        }
+    }
+}
 /// Most signatures read from one logged `dsse` entry.
 const MAX_LOGGED_SIGNATURES: usize = 16;
 
@@ -65,21 +119,52 @@ pub fn check(
     policy: &CosignPolicy,
     now: u64,
 ) -> Result<BundleEvidence, String> {
-    let Content::Dsse(envelope) = &bundle.content else {
-        return Err("bundle holds a message signature, which signs a blob (cosign sign-blob); cosign signs images with a DSSE statement".to_owned());
+    let (signed, subject) = match &bundle.content {
+        Content::Dsse(envelope) => {
+            let subject = dsse::check_statement(&envelope.payload_type, &envelope.payload, digest)
+                .map_err(|e| e.to_string())?;
+            let pae = dsse::pae(&envelope.payload_type, &envelope.payload);
+            let signed = Signed::Envelope {
+                pae,
+                payload: &envelope.payload,
+                signature: &envelope.signature,
+            };
+            (signed, subject)
+        }
+        Content::MessageSignature {
+            digest: message_digest,
+            signature,
+        } => {
+            let Some((algorithm, message_digest)) = message_digest else {
+                return Err("the message signature names no messageDigest".to_owned());
+            };
+            if algorithm != "SHA2_256" {
+                return Err(format!(
+                    "the message signature's digest algorithm {:?} is not SHA2_256",
+                    algorithm.chars().take(50).collect::<String>()
+                ));
+            }
+            let signed_digest = format!("sha256:{}", hex(message_digest));
+            if !signed_digest.eq_ignore_ascii_case(digest) {
+                return Err(format!(
+                    "the message signature signs {signed_digest}, not the image's digest {digest}"
+                ));
+            }
+            let signed = Signed::Digest {
+                digest: message_digest,
+                signature,
+            };
+            (signed, String::new())
+        }
     };
-    let subject = dsse::check_statement(&envelope.payload_type, &envelope.payload, digest)
-        .map_err(|e| e.to_string())?;
-    let signed = dsse::pae(&envelope.payload_type, &envelope.payload);
-    let stamped = stamped_times(bundle, &envelope.signature, &policy.timestamp_authorities)?;
+    let stamped = stamped_times(bundle, signed.signature(), &policy.timestamp_authorities)?;
     let proven = match &policy.transparency_log {
         TransparencyLog::Ignore => None,
-        TransparencyLog::Require(logs) => Some(prove(bundle, logs)?),
+        TransparencyLog::Require(logs) => Some(prove(bundle, logs, signed.logged_kind())?),
     };
     let signer = match (verifier, &bundle.material) {
         (RootVerifier::Key(key), VerificationMaterial::PublicKeyHint(_)) => {
-            scheme::verify(key, &signed, &envelope.signature)
-                .map_err(|e| format!("DSSE envelope signature: {e}"))?;
+            signed.verify(key)?;
             Signer::Key(key.spki_der().to_vec())
         }
         (RootVerifier::Keyless(root), VerificationMaterial::Certificates(chain)) => {
@@ -115,8 +200,7 @@ pub fn check(
                 );
             }
             let certificate = certified.ok_or("bundle has no signing time")?;
-            scheme::verify(&certificate.key, &signed, &envelope.signature)
-                .map_err(|e| format!("DSSE envelope signature: {e}"))?;
+            signed.verify(&certificate.key)?;
             Signer::Certificate(certificate.der)
         }
         (RootVerifier::Key(_), VerificationMaterial::Certificates(_)) => {
@@ -135,12 +219,7 @@ pub fn check(
     let log_entry = match proven {
         None => None,
         Some(proven) => {
-            binds(
-                &proven.entry.canonicalized_body,
-                &envelope.payload,
-                &envelope.signature,
-                &signer,
-            )?;
+            signed.bound_by(&proven.entry.canonicalized_body, &signer)?;
             Some((proven.entry.log_index, proven.entry.integrated_time))
         }
     };
@@ -208,10 +287,14 @@ fn stamped_times(
 }
 
 /// The first of the bundle's entries whose inclusion in the configured log is proven.
-fn prove<'a>(bundle: &'a SigstoreBundle, logs: &LogKeys) -> Result<ProvenEntry<'a>, String> {
+fn prove<'a>(
+    bundle: &'a SigstoreBundle,
+    logs: &LogKeys,
+    kind: (&str, &str),
+) -> Result<ProvenEntry<'a>, String> {
     let mut first_problem = None;
     for entry in &bundle.tlog_entries {
-        match prove_entry(entry, logs) {
+        match prove_entry(entry, logs, kind) {
             Ok(proven) => return Ok(proven),
             Err(problem) => {
                 first_problem.get_or_insert(problem);
@@ -223,7 +306,11 @@ fn prove<'a>(bundle: &'a SigstoreBundle, logs: &LogKeys) -> Result<ProvenEntry<'
     }))
 }
 
-fn prove_entry<'a>(entry: &'a TlogEntry, logs: &LogKeys) -> Result<ProvenEntry<'a>, String> {
+fn prove_entry<'a>(
+    entry: &'a TlogEntry,
+    logs: &LogKeys,
+    kind: (&str, &str),
+) -> Result<ProvenEntry<'a>, String> {
     let log_id = hex(&entry.log_id);
     let log = logs.by_id(&log_id).ok_or_else(|| {
         format!("log entry is from log {log_id}, which is not the configured Rekor key's log")
@@ -235,13 +322,13 @@ fn prove_entry<'a>(entry: &'a TlogEntry, logs: &LogKeys) -> Result<ProvenEntry<'
         ));
     }
     let rekor_key = &log.key;
-    if (entry.kind.as_str(), entry.kind_version.as_str()) != DSSE_KIND {
+    if (entry.kind.as_str(), entry.kind_version.as_str()) != kind {
         return Err(format!(
-            "log entry of kind {:?} version {:?}: a DSSE signature is logged as {} {}",
+            "log entry of kind {:?} version {:?}: this signature is logged as {} {}",
             entry.kind.chars().take(50).collect::<String>(),
             entry.kind_version.chars().take(50).collect::<String>(),
-            DSSE_KIND.0,
-            DSSE_KIND.1
+            kind.0,
+            kind.1
         ));
     }
     let proof = entry
@@ -347,6 +434,61 @@ fn binds(body: &[u8], payload: &[u8], signature: &[u8], signer: &Signer) -> Resu
             }
         }
         .to_owned());
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct HashedRekordBody {
+    kind: String,
+    spec: HashedRekordSpec,
+}
+
+#[derive(Deserialize)]
+struct HashedRekordSpec {
+    data: HashedRekordData,
+    signature: HashedRekordSignature,
+}
+
+#[derive(Deserialize)]
+struct HashedRekordData {
+    hash: LoggedHash,
+}
+
+#[derive(Deserialize)]
+struct HashedRekordSignature {
+    content: String,
+    #[serde(rename = "publicKey")]
+    public_key: HashedRekordKey,
+}
+
+#[derive(Deserialize)]
+struct HashedRekordKey {
+    /// Base64 of the PEM key or certificate.
+    content: String,
+}
+
+/// Whether the logged `hashedrekord` body records this digest, signature and signer.
+fn binds_hashedrekord(
+    body: &[u8],
+    digest: &[u8],
+    signature: &[u8],
+    signer: &Signer,
+) -> Result<(), String> {
+    let body: HashedRekordBody = serde_json::from_slice(body)
+        .map_err(|e| format!("unreadable transparency log entry: {e}"))?;
+    if body.kind != HASHEDREKORD_KIND.0 {
+        return Err("transparency log entry is not a hashedrekord entry".to_owned());
+    }
+    let hash = &body.spec.data.hash;
+    if hash.algorithm != "sha256" || !hash.value.eq_ignore_ascii_case(&hex(digest)) {
+        return Err("transparency log entry records another digest".to_owned());
+    }
+    let same_signature = STANDARD
+        .decode(&body.spec.signature.content)
+        .is_ok_and(|logged| logged == signature);
+    if !same_signature || !logged_signer(&body.spec.signature.public_key.content, signer) {
+        return Err("transparency log entry records another signature or signer".to_owned());
     }
     Ok(())
 }
