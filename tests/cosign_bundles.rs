@@ -598,6 +598,29 @@ fn config_with_trusted_root(registry: &Registry, root_file: &std::path::Path) ->
     yaml
 }
 
+/// A fresh image at `tag` with one keyless bundle by `leaf`, logged without an inclusion
+/// promise, stamped by `tsa` over its signature (or over `stamp_over`); its reference.
+fn stamped_image(
+    registry: &Registry,
+    rekor: &mut TestRekor,
+    tsa: &Tsa,
+    leaf: &support::fulcio::Leaf,
+    tag: &str,
+    stamp_over: Option<&[u8]>,
+) -> (String, PushedImage) {
+    let pushed = registry.push_image(REPOSITORY, tag, tag);
+    let unstamped = bundle(
+        &BundleSigner::Keyless(leaf),
+        &sign_statement(registry, &pushed),
+        Some((rekor, Logging::NoPromise)),
+        None,
+    );
+    let stamped_bytes = stamp_over.map_or_else(|| signature_of(&unstamped), <[u8]>::to_vec);
+    let stamped = with_timestamp(&unstamped, &tsa.response(&stamped_bytes));
+    push_bundles(registry, REPOSITORY, &pushed, &[stamped]);
+    (format!("{}/{REPOSITORY}:{tag}", registry.host()), pushed)
+}
+
 #[test]
 fn an_rfc3161_timestamp_from_a_trusted_tsa_signs_when_a_keyless_bundle_was_made() {
     let registry = Registry::start(Mode::Tls);
@@ -605,16 +628,7 @@ fn an_rfc3161_timestamp_from_a_trusted_tsa_signs_when_a_keyless_bundle_was_made(
     // A certificate valid now, a log entry without an inclusion promise (as Rekor v2
     // writes them): only the TSA's stamp says when the certificate was used.
     let leaf = fulcio.issue_now("alice@example.org", GITHUB);
-    let pushed = registry.push_image(REPOSITORY, "stamped", "stamped");
-    let image = format!("{}/{REPOSITORY}:stamped", registry.host());
-    let unstamped = bundle(
-        &BundleSigner::Keyless(&leaf),
-        &sign_statement(&registry, &pushed),
-        Some((&mut rekor, Logging::NoPromise)),
-        None,
-    );
-    let stamped = with_timestamp(&unstamped, &tsa.response(&signature_of(&unstamped)));
-    push_bundles(&registry, REPOSITORY, &pushed, &[stamped]);
+    let (image, pushed) = stamped_image(&registry, &mut rekor, &tsa, &leaf, "stamped", None);
     let dir = support::TempDir::new();
     let with_tsa = dir.path().join("with-tsa.json");
     let root = trusted_root_with_tsa(
@@ -623,8 +637,8 @@ fn an_rfc3161_timestamp_from_a_trusted_tsa_signs_when_a_keyless_bundle_was_made(
         Some((&tsa.signer_pem(), &tsa.root_pem)),
     );
     std::fs::write(&with_tsa, root.to_string()).expect("write trusted root");
-    decide(&config_with_trusted_root(&registry, &with_tsa), &image)
-        .assert_pinned(&image, &pushed.digest);
+    let trusting_the_tsa = config_with_trusted_root(&registry, &with_tsa);
+    decide(&trusting_the_tsa, &image).assert_pinned(&image, &pushed.digest);
 
     // The same bundle when the trusted root has no such TSA: the stamp is refused.
     let without_tsa = dir.path().join("without-tsa.json");
@@ -636,40 +650,23 @@ fn an_rfc3161_timestamp_from_a_trusted_tsa_signs_when_a_keyless_bundle_was_made(
     );
 
     // A stamp over other bytes than the signature.
-    let other = registry.push_image(REPOSITORY, "stamped-other", "stamped-other");
-    let other_image = format!("{}/{REPOSITORY}:stamped-other", registry.host());
-    let unstamped = bundle(
-        &BundleSigner::Keyless(&leaf),
-        &sign_statement(&registry, &other),
-        Some((&mut rekor, Logging::NoPromise)),
-        None,
+    let (image, _) = stamped_image(
+        &registry,
+        &mut rekor,
+        &tsa,
+        &leaf,
+        "stamped-other",
+        Some(b"other bytes"),
     );
-    let misstamped = with_timestamp(&unstamped, &tsa.response(b"other bytes"));
-    push_bundles(&registry, REPOSITORY, &other, &[misstamped]);
     assert_denied_with(
-        &decide(
-            &config_with_trusted_root(&registry, &with_tsa),
-            &other_image,
-        ),
+        &decide(&trusting_the_tsa, &image),
         "the timestamp token is for other data",
     );
 
     // A certificate that had expired when the TSA stamped it.
     let old_leaf = fulcio.issue("alice@example.org", GITHUB);
-    let late = registry.push_image(REPOSITORY, "stamped-late", "stamped-late");
-    let late_image = format!("{}/{REPOSITORY}:stamped-late", registry.host());
-    let unstamped = bundle(
-        &BundleSigner::Keyless(&old_leaf),
-        &sign_statement(&registry, &late),
-        Some((&mut rekor, Logging::NoPromise)),
-        None,
-    );
-    let stamped_late = with_timestamp(&unstamped, &tsa.response(&signature_of(&unstamped)));
-    push_bundles(&registry, REPOSITORY, &late, &[stamped_late]);
-    assert_denied_with(
-        &decide(&config_with_trusted_root(&registry, &with_tsa), &late_image),
-        "certificate expired",
-    );
+    let (image, _) = stamped_image(&registry, &mut rekor, &tsa, &old_leaf, "stamped-late", None);
+    assert_denied_with(&decide(&trusting_the_tsa, &image), "certificate expired");
 }
 
 #[test]
