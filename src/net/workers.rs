@@ -4,9 +4,13 @@
 //! The loop submits a job tagged with the connection it belongs to; a worker runs it and
 //! sends the result back over a channel, then wakes the loop through its `mio::Waker`. The
 //! loop never blocks on a worker: submission fails at once when the queue is full.
+//!
+//! The queue's bound is a count of waiting jobs, not a ring allocated up front: a ring for
+//! `workers × 64` jobs would be 160 KiB of memory touched at start-up, a third of the idle
+//! webhook's own heap.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -21,8 +25,11 @@ type Queue<K, T> = Arc<Mutex<Receiver<(K, Job<T>)>>>;
 /// Threads are started on demand, up to the bound, when a job arrives and none is idle: an
 /// idle webhook that only answers static policies keeps no worker threads at all.
 pub struct WorkerPool<K, T> {
-    jobs: Option<SyncSender<(K, Job<T>)>>,
+    jobs: Option<Sender<(K, Job<T>)>>,
     queue: Queue<K, T>,
+    /// Jobs submitted and not yet taken by a worker, at most `max_waiting`.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
     result_sender: Sender<(K, T)>,
     results: Receiver<(K, T)>,
     wake: Arc<dyn Fn() + Send + Sync>,
@@ -48,11 +55,13 @@ impl<K: Send + 'static, T: Send + 'static> WorkerPool<K, T> {
         queue: usize,
         wake: impl Fn() + Send + Sync + 'static,
     ) -> WorkerPool<K, T> {
-        let (job_tx, job_rx) = mpsc::sync_channel::<(K, Job<T>)>(queue);
+        let (job_tx, job_rx) = mpsc::channel::<(K, Job<T>)>();
         let (result_sender, results) = mpsc::channel();
         WorkerPool {
             jobs: Some(job_tx),
             queue: Arc::new(Mutex::new(job_rx)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: queue.max(1),
             result_sender,
             results,
             wake: Arc::new(wake),
@@ -65,10 +74,15 @@ impl<K: Send + 'static, T: Send + 'static> WorkerPool<K, T> {
     /// Queues a job without blocking, starting a worker if none is idle and the bound allows.
     pub fn submit(&mut self, key: K, job: Job<T>) -> Result<(), SubmitError> {
         let jobs = self.jobs.as_ref().ok_or(SubmitError::Closed)?;
-        jobs.try_send((key, job)).map_err(|e| match e {
-            TrySendError::Full(_) => SubmitError::QueueFull,
-            TrySendError::Disconnected(_) => SubmitError::Closed,
-        })?;
+        // Only this thread adds to `waiting`, so a count read below the bound stays below it.
+        if self.waiting.load(Ordering::Acquire) >= self.max_waiting {
+            return Err(SubmitError::QueueFull);
+        }
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        if jobs.send((key, job)).is_err() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(SubmitError::Closed);
+        }
         if self.idle.load(Ordering::Acquire) == 0 && self.threads.len() < self.max_threads {
             // A failed spawn leaves the job queued for the workers that exist.
             if let Ok(handle) = self.spawn_worker() {
@@ -83,6 +97,7 @@ impl<K: Send + 'static, T: Send + 'static> WorkerPool<K, T> {
         let results = self.result_sender.clone();
         let wake = Arc::clone(&self.wake);
         let idle = Arc::clone(&self.idle);
+        let waiting = Arc::clone(&self.waiting);
         thread::Builder::new()
             .name(format!("tastevin-worker-{}", self.threads.len()))
             .stack_size(512 * 1024)
@@ -94,6 +109,7 @@ impl<K: Send + 'static, T: Send + 'static> WorkerPool<K, T> {
                 };
                 idle.fetch_sub(1, Ordering::AcqRel);
                 let Ok((key, job)) = next else { return };
+                waiting.fetch_sub(1, Ordering::AcqRel);
                 let value = job();
                 if results.send((key, value)).is_err() {
                     return;
@@ -174,5 +190,34 @@ mod tests {
         }
         assert!(refused);
         gate.wait();
+    }
+
+    #[test]
+    fn the_bound_counts_jobs_waiting_not_jobs_running() {
+        let gate = Arc::new(Barrier::new(2));
+        let mut pool: WorkerPool<u32, ()> = WorkerPool::new(1, 1, || {});
+        let g = Arc::clone(&gate);
+        pool.submit(
+            0,
+            Box::new(move || {
+                g.wait();
+            }),
+        )
+        .unwrap();
+        // Once the only worker runs job 0, the queue has its one place free again.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.waiting.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(pool.submit(1, Box::new(|| {})), Ok(()));
+        assert_eq!(pool.submit(2, Box::new(|| {})), Err(SubmitError::QueueFull));
+        gate.wait();
+        let mut done = Vec::new();
+        while done.len() < 2 && Instant::now() < deadline {
+            done.extend(pool.finished().map(|(k, ())| k));
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(done, vec![0, 1]);
+        assert_eq!(pool.submit(3, Box::new(|| {})), Ok(()));
     }
 }
