@@ -24,6 +24,7 @@ use crate::reload::{self, Reloaded, Watcher};
 use crate::routes::{Outcome, Router};
 use crate::server::conn::{Conn, Expiry, Next, Phase, Timeouts, Transport};
 use crate::server::deadlines::{Deadlines, Timer};
+use crate::server::idle_memory;
 use crate::server::signals::SignalPipe;
 use crate::{log_info, log_warn};
 
@@ -484,6 +485,9 @@ impl EventLoop {
         self.free.push(slot);
         self.open -= 1;
         metrics::global().connection_closed();
+        if self.open == 0 {
+            idle_memory::release();
+        }
         if self.accept_blocked {
             self.accept_blocked = false;
             self.accept();

@@ -3,6 +3,7 @@
 pub mod conn;
 pub mod deadlines;
 pub mod event_loop;
+pub mod idle_memory;
 pub mod signals;
 
 pub use event_loop::{serve, Settings};
