@@ -117,8 +117,10 @@ trap cleanup EXIT
 free_port() {
     local port
     for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 30000))
-        if ! ss -Hltn "sport = :$port" | grep -q .; then
+        # Below the kernel's ephemeral range (32768 on), and no socket of any state on it: a
+        # client's or a TIME_WAIT socket on the port would make the server's bind fail.
+        port=$((20000 + RANDOM % 12000))
+        if ! ss -Htan "sport = :$port" | grep -q .; then
             echo "$port"
             return
         fi
