@@ -168,8 +168,9 @@ mod tests {
         assert!(pool.threads() >= 1 && pool.threads() <= 2);
     }
 
-    #[test]
-    fn a_full_queue_refuses_instead_of_blocking() {
+    /// A pool of one worker and one waiting place whose job 0 runs until the barrier is
+    /// passed a second time.
+    fn pool_held_by_job_0() -> (WorkerPool<u32, ()>, Arc<Barrier>) {
         let gate = Arc::new(Barrier::new(2));
         let mut pool: WorkerPool<u32, ()> = WorkerPool::new(1, 1, || {});
         let g = Arc::clone(&gate);
@@ -180,6 +181,12 @@ mod tests {
             }),
         )
         .unwrap();
+        (pool, gate)
+    }
+
+    #[test]
+    fn a_full_queue_refuses_instead_of_blocking() {
+        let (mut pool, gate) = pool_held_by_job_0();
         // The worker may not have taken job 0 yet; fill until refused.
         let mut refused = false;
         for k in 1..4 {
@@ -194,16 +201,7 @@ mod tests {
 
     #[test]
     fn the_bound_counts_jobs_waiting_not_jobs_running() {
-        let gate = Arc::new(Barrier::new(2));
-        let mut pool: WorkerPool<u32, ()> = WorkerPool::new(1, 1, || {});
-        let g = Arc::clone(&gate);
-        pool.submit(
-            0,
-            Box::new(move || {
-                g.wait();
-            }),
-        )
-        .unwrap();
+        let (mut pool, gate) = pool_held_by_job_0();
         // Once the only worker runs job 0, the queue has its one place free again.
         let deadline = Instant::now() + Duration::from_secs(5);
         while pool.waiting.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
