@@ -26,7 +26,7 @@ use crate::server::conn::{Conn, Expiry, Next, Phase, Timeouts, Transport};
 use crate::server::deadlines::{Deadlines, Timer};
 use crate::server::idle_memory;
 use crate::server::signals::SignalPipe;
-use crate::{log_info, log_warn};
+use crate::{log, log_info, log_warn};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -149,6 +149,8 @@ impl EventLoop {
 
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
+        // This thread's log lines go out together, once per iteration, before it waits.
+        let _held = log::hold_lines();
         loop {
             let now = Instant::now();
             let mut timeout = self.deadlines.poll_timeout(now);
@@ -156,6 +158,7 @@ impl EventLoop {
                 let left = until.saturating_duration_since(now);
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
+            log::write_held();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
