@@ -529,7 +529,8 @@ else
     row "  (baseline, none in flight: p50 / p99 ms)" "$(ms "$(field cosign-slow-baseline .probe.latency_us.p50)") / $(ms "$(field cosign-slow-baseline .probe.latency_us.p99)")" "" ""
     row "  (RSS MiB of the baseline server)" "$(mib "$(field cosign-slow-baseline .server_rss_kib.peak)")" "" ""
     row "peak RSS MiB with them in flight" "$(mib "$(field cosign-slow .server_rss_kib.peak)")" "" ""
-    row "  (requests waiting at the slow registry at once)" "${SLOW_MAX_WAITING:-n/a}" "$SLOW_VALIDATIONS" "$(verdict "${SLOW_MAX_WAITING:-n/a}" ">=" "$SLOW_VALIDATIONS")"
+    # Bounded by the per-registry turns (validators/clients.rs), not by the validations sent.
+    row "  (requests waiting at the slow registry at once)" "${SLOW_MAX_WAITING:-n/a}" "" ""
     row "  (denials; their p50 ms)" "$(field cosign-slow .load.answered); $(ms "$(field cosign-slow .load.latency_us.p50)")" "" ""
 fi
 if [[ -n $NOTARY_SKIPPED ]]; then
