@@ -574,6 +574,14 @@ if [[ -n $SMOKE ]]; then
     ((budget > 0)) || die "time budget of ${MEASURE_BUDGET}s exhausted before bench/compare.sh"
     BENCH_LOADGEN=$LOADGEN timeout "$budget" bench/compare.sh --smoke --out "$OUT/compare" \
         --server a "$SERVER" --server b "$SERVER" || FAILED=1
+    if command -v wrk >/dev/null; then
+        echo "== bench/pinned.sh, one short run"
+        budget=$(remaining)
+        ((budget > 0)) || die "time budget of ${MEASURE_BUDGET}s exhausted before bench/pinned.sh"
+        timeout "$budget" bench/pinned.sh --runs 1 --duration 1 a="$SERVER" || FAILED=1
+    else
+        echo "bench: WARNING: wrk is missing, bench/pinned.sh not run" >&2
+    fi
 fi
 
 echo
