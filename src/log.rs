@@ -101,13 +101,31 @@ thread_local! {
     static HELD: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Runs `f` on this thread's held lines (`None` inside when the thread does not hold them);
+/// `None` when the thread is exiting or the lines are busy being written.
+fn with_held<R>(f: impl FnOnce(&mut Option<Vec<u8>>) -> R) -> Option<R> {
+    HELD.try_with(|held| held.try_borrow_mut().ok().map(|mut held| f(&mut held)))
+        .ok()
+        .flatten()
+}
+
+/// Writes `bytes` in one `write` and empties them, keeping a modest buffer for next time.
+fn write_out(bytes: &mut Vec<u8>) {
+    if bytes.is_empty() {
+        return;
+    }
+    emit(bytes);
+    bytes.clear();
+    if bytes.capacity() > KEPT_BUFFER_BYTES {
+        *bytes = Vec::new();
+    }
+}
+
 /// Lines logged on this thread are held until [`write_held`] or until the returned guard is
 /// dropped (which writes what is left and stops holding).
 pub fn hold_lines() -> HeldLines {
-    let _ = HELD.try_with(|held| {
-        if let Ok(mut held) = held.try_borrow_mut() {
-            held.get_or_insert_with(Vec::new);
-        }
+    with_held(|held| {
+        held.get_or_insert_with(Vec::new);
     });
     HeldLines {
         _not_send: std::marker::PhantomData,
@@ -116,17 +134,7 @@ pub fn hold_lines() -> HeldLines {
 
 /// Writes the lines this thread holds, in one `write`.
 pub fn write_held() {
-    let _ = HELD.try_with(|held| {
-        if let Ok(mut held) = held.try_borrow_mut() {
-            if let Some(bytes) = held.as_mut().filter(|b| !b.is_empty()) {
-                emit(bytes);
-                bytes.clear();
-                if bytes.capacity() > KEPT_BUFFER_BYTES {
-                    *bytes = Vec::new();
-                }
-            }
-        }
-    });
+    with_held(|held| held.as_mut().map(write_out));
 }
 
 /// Holding lines on this thread; dropping it writes them and ends holding.
@@ -137,10 +145,9 @@ pub struct HeldLines {
 
 impl Drop for HeldLines {
     fn drop(&mut self) {
-        write_held();
-        let _ = HELD.try_with(|held| {
-            if let Ok(mut held) = held.try_borrow_mut() {
-                *held = None;
+        with_held(|held| {
+            if let Some(mut bytes) = held.take() {
+                write_out(&mut bytes);
             }
         });
     }
@@ -148,21 +155,17 @@ impl Drop for HeldLines {
 
 /// Holds `line` if this thread holds its lines, else writes it.
 fn deliver(line: &[u8]) {
-    let held = HELD.try_with(|held| {
-        let Ok(mut held) = held.try_borrow_mut() else {
-            return false;
-        };
+    let held = with_held(|held| {
         let Some(bytes) = held.as_mut() else {
             return false;
         };
         bytes.extend_from_slice(line);
         if bytes.len() >= HELD_LIMIT_BYTES {
-            emit(bytes);
-            bytes.clear();
+            write_out(bytes);
         }
         true
     });
-    if held != Ok(true) {
+    if held != Some(true) {
         emit(line);
     }
 }
